@@ -1,0 +1,3 @@
+"""Model families. Importing this package registers every named configuration."""
+
+from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
