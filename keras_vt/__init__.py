@@ -2,5 +2,6 @@
 
 from keras_vt import data, layers, models, viz
 from keras_vt.models import create_model, list_models
+from keras_vt.preprocessing import count_params, preprocess
 
 __version__ = "0.1.0"

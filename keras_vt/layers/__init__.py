@@ -1,0 +1,19 @@
+"""Backend-agnostic building blocks (keras.ops only)."""
+
+from keras_vt.layers.attention import MultiHeadSelfAttention, attend, causal_mask
+from keras_vt.layers.patching import PatchEmbedding, check_images
+from keras_vt.layers.position import (
+    PositionEmbedding,
+    SinCosPositionEmbedding2D,
+    interpolation_matrix,
+    resample_positions,
+    sincos_position_table,
+)
+from keras_vt.layers.tokens import ClassToken
+from keras_vt.layers.transformer import (
+    MLP,
+    DropPath,
+    TransformerBlock,
+    quick_gelu,
+    transformer_blocks,
+)

@@ -1,0 +1,136 @@
+"""Multi-head self-attention with a fused path and an explicit, inspectable path."""
+
+import keras
+from keras import ops
+
+
+def attend(query, key, value, scale, mask=None, dropout=None, training=None, fused=True):
+    """Scaled dot-product attention over (batch, tokens, heads, head_dim) inputs.
+
+    With `fused=True` it calls `keras.ops.dot_product_attention` (flash or cuDNN kernels where the
+    backend has them) and returns `(outputs, None)`. With `fused=False` it computes the softmax
+    explicitly, in float32, and returns `(outputs, probabilities)`, the probabilities of shape
+    (batch, heads, queries, keys). Both paths give the same outputs; attention dropout, when
+    training, always takes the explicit path.
+
+    Args:
+        mask: optional boolean mask broadcastable to (batch, heads, queries, keys); True = attend.
+        dropout: optional `keras.layers.Dropout` applied to the probabilities.
+    """
+    use_dropout = dropout is not None and dropout.rate > 0 and training
+    if fused and not use_dropout:
+        out = ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
+        return out, None
+    logits = ops.einsum("bqhd,bkhd->bhqk", query, key)
+    logits = ops.cast(logits, "float32") * scale
+    if mask is not None:
+        logits = ops.where(mask, logits, ops.full_like(logits, -1e9))
+    probs = ops.softmax(logits, axis=-1)
+    weights = dropout(probs, training=training) if use_dropout else probs
+    out = ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
+    return out, probs
+
+
+def causal_mask(length):
+    """Boolean (1, 1, length, length) mask: position i attends to positions <= i."""
+    return ops.expand_dims(ops.tril(ops.ones((length, length), dtype="bool")), (0, 1))
+
+
+@keras.saving.register_keras_serializable(package="keras_vt")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention over a token sequence, one fused q/k/v projection.
+
+    The same weights serve two paths: the fused path (`keras.ops.dot_product_attention`, the
+    default) for speed, and an explicit path that also returns the attention probabilities when
+    called with `return_attention_scores=True`. The explicit path is exact, not an approximation:
+    the tests hold both paths equal.
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: width of each head; defaults to `dim // num_heads`.
+        use_bias: bias in the q/k/v and output projections.
+        dropout: dropout rate on the attention probabilities.
+        scale: logit scale; defaults to `key_dim ** -0.5`.
+        causal: mask future positions (text towers).
+        fused: use the fused kernel when no probabilities are asked for.
+
+    Example:
+
+    >>> layer = keras_vt.layers.MultiHeadSelfAttention(num_heads=3)
+    >>> out, probs = layer(np.zeros((2, 197, 192)), return_attention_scores=True)
+    >>> out.shape, probs.shape
+    ((2, 197, 192), (2, 3, 197, 197))
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim=None,
+        use_bias=True,
+        dropout=0.0,
+        scale=None,
+        causal=False,
+        fused=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_heads) < 1:
+            raise ValueError(f"Expected num_heads >= 1, got num_heads={num_heads}.")
+        self.num_heads = int(num_heads)
+        self.key_dim = None if key_dim is None else int(key_dim)
+        self.use_bias = use_bias
+        self.dropout = float(dropout)
+        self.scale = None if scale is None else float(scale)
+        self.causal = bool(causal)
+        self.fused = bool(fused)
+        self.attention_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        if self.key_dim is None and dim % self.num_heads:
+            raise ValueError(
+                f"Width {dim} is not divisible by num_heads={self.num_heads}; "
+                f"pass key_dim or a width that is a multiple of num_heads."
+            )
+        self.head_dim = self.key_dim or dim // self.num_heads
+        inner = self.num_heads * self.head_dim
+        self.qkv = keras.layers.Dense(
+            3 * inner, use_bias=self.use_bias, dtype=self.dtype_policy, name="qkv"
+        )
+        self.qkv.build(input_shape)
+        self.proj = keras.layers.Dense(dim, use_bias=self.use_bias, dtype=self.dtype_policy, name="proj")
+        self.proj.build(tuple(input_shape[:-1]) + (inner,))
+
+    def call(self, x, mask=None, return_attention_scores=False, training=None):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        qkv = ops.reshape(self.qkv(x), (batch, length, 3, self.num_heads, self.head_dim))
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if self.causal:
+            causal = causal_mask(length)
+            mask = causal if mask is None else ops.logical_and(mask, causal)
+        scale = self.scale if self.scale is not None else self.head_dim**-0.5
+        out, probs = attend(
+            query,
+            key,
+            value,
+            scale,
+            mask=mask,
+            dropout=self.attention_dropout,
+            training=training,
+            fused=self.fused and not return_attention_scores,
+        )
+        out = self.proj(ops.reshape(out, (batch, length, self.num_heads * self.head_dim)))
+        return (out, probs) if return_attention_scores else out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            use_bias=self.use_bias,
+            dropout=self.dropout,
+            scale=self.scale,
+            causal=self.causal,
+            fused=self.fused,
+        )
+        return config

@@ -1,0 +1,197 @@
+"""ViT: An Image is Worth 16x16 Words [Dosovitskiy et al., 2020].
+
+The image is cut into patches, each patch embedded linearly; a class token is prepended and a
+learned position table added; a stack of pre-norm transformer blocks follows, then a final
+LayerNorm, pooling (class token or global average) and a linear head.
+"""
+
+import keras
+
+from keras_vt import layers
+from keras_vt.models.registry import register
+
+# name: (hidden_dim, mlp_dim, num_heads, depth); head dimension 64 throughout.
+VIT_SIZES = {
+    "tiny": (192, 768, 3, 12),
+    "small": (384, 1536, 6, 12),
+    "base": (768, 3072, 12, 12),
+    "large": (1024, 4096, 16, 24),
+    "huge": (1280, 5120, 16, 32),
+}
+POOLINGS = ("token", "gap")
+
+
+def image_grid(image_size, patch_size):
+    """(height, width) patch grid of `image_size`, checking divisibility by `patch_size`."""
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or any(int(s) < 1 for s in size):
+        raise ValueError(f"Expected image_size as a positive int or (h, w), got {image_size!r}.")
+    if any(s % patch_size for s in size):
+        raise ValueError(
+            f"image_size={image_size!r} is not divisible by patch_size={patch_size}: expected "
+            f"a multiple of {patch_size} (e.g. {max(1, round(size[0] / patch_size)) * patch_size})."
+        )
+    return size[0] // patch_size, size[1] // patch_size
+
+
+def check_head(num_classes, pooling=None, poolings=POOLINGS):
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"Expected num_classes >= 1, got num_classes={num_classes!r}.")
+    if pooling is not None and pooling not in poolings:
+        raise ValueError(f"Unknown pooling={pooling!r}: expected one of {poolings}.")
+
+
+def output_dtype(dtype):
+    """The head computes in the policy's variable dtype, so mixed policies return float32 logits."""
+    return keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
+
+
+@keras.saving.register_keras_serializable(package="keras_vt")
+class VisionTransformer(keras.Model):
+    """Vision Transformer (ViT) classifier or backbone.
+
+    Args:
+        image_size: input side in pixels (int, or (height, width)), divisible by `patch_size`.
+        patch_size: side of the square patches.
+        hidden_dim, mlp_dim, num_heads, depth: the size (see `VIT_SIZES`).
+        num_classes: classes of the linear head.
+        include_top: with the head (logits) or without (pooled features).
+        pooling: "token" (class token) or "gap" (no class token; mean of the patch tokens).
+        dropout: dropout after the position embedding, in the blocks and before the head.
+        attention_dropout: dropout on attention probabilities.
+        drop_path_rate: stochastic depth of the last block (linear from 0).
+        layer_norm_epsilon: 1e-6 as in the JAX code and timm (Hugging Face uses 1e-12).
+        head_initializer: "zeros" as in the JAX code, or timm's truncated normal (default).
+        interpolation: how position tables of another resolution are resampled on load.
+        dtype: dtype policy, e.g. "float32", "bfloat16" or "mixed_bfloat16".
+
+    Example:
+
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", num_classes=10, image_size=64)
+    >>> model(np.zeros((2, 64, 64, 3))).shape
+    (2, 10)
+    """
+
+    default_image_size = 224
+    normalization = "inception"
+
+    def __init__(
+        self,
+        image_size=224,
+        patch_size=16,
+        hidden_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_dim=3072,
+        num_classes=1000,
+        include_top=True,
+        pooling="token",
+        dropout=0.0,
+        attention_dropout=0.0,
+        drop_path_rate=0.0,
+        layer_norm_epsilon=1e-6,
+        head_initializer=None,
+        interpolation="bicubic",
+        dtype=None,
+        name=None,
+        **kwargs,
+    ):
+        grid = image_grid(image_size, patch_size)
+        check_head(num_classes, pooling)
+        num_prefix = 1 if pooling == "token" else 0
+
+        images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
+        x = layers.PatchEmbedding(patch_size, hidden_dim, dtype=dtype, name="patch_embed")(images)
+        if num_prefix:
+            x = layers.ClassToken(
+                1, keras.initializers.RandomNormal(stddev=1e-6), dtype=dtype, name="cls_token"
+            )(x)
+        x = layers.PositionEmbedding(
+            grid, num_prefix, interpolation=interpolation, dtype=dtype, name="pos_embed"
+        )(x)
+        x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
+        x = layers.transformer_blocks(
+            x,
+            depth,
+            drop_path_rate,
+            num_heads=num_heads,
+            mlp_dim=mlp_dim,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            dtype=dtype,
+        )
+        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
+        if pooling == "token":
+            x = x[:, 0]
+        else:
+            x = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="gap")(x)
+        if include_top:
+            x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(x)
+            x = keras.layers.Dense(
+                num_classes,
+                kernel_initializer=head_initializer
+                or keras.initializers.TruncatedNormal(stddev=0.02),
+                dtype=output_dtype(dtype),
+                name="head",
+            )(x)
+        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.hidden_dim = hidden_dim
+        self.depth = depth
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.num_classes = num_classes
+        self.include_top = include_top
+        self.pooling = pooling
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.drop_path_rate = drop_path_rate
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.head_initializer = head_initializer
+        self.interpolation = interpolation
+        self.grid_size = grid
+
+    def get_config(self):
+        return {
+            "image_size": self.image_size,
+            "patch_size": self.patch_size,
+            "hidden_dim": self.hidden_dim,
+            "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "num_classes": self.num_classes,
+            "include_top": self.include_top,
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "drop_path_rate": self.drop_path_rate,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "head_initializer": self.head_initializer,
+            "interpolation": self.interpolation,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "name": self.name,
+        }
+
+
+VIT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64)
+for _size, _patches in (
+    ("tiny", (16,)),
+    ("small", (16, 32)),
+    ("base", (16, 32)),
+    ("large", (16, 32)),
+    ("huge", (14,)),
+):
+    _hidden, _mlp, _heads, _depth = VIT_SIZES[_size]
+    for _patch in _patches:
+        register(
+            f"vit_{_size}_patch{_patch}_224",
+            VisionTransformer,
+            family="vit",
+            config=dict(
+                patch_size=_patch, hidden_dim=_hidden, depth=_depth, num_heads=_heads, mlp_dim=_mlp
+            ),
+            tiny=dict(VIT_TINY, image_size=2 * _patch),
+        )
