@@ -1,0 +1,131 @@
+"""The shared test base: every registered model goes through the same checks.
+
+Families whose models are not plain image classifiers (CLIP, MMT) register a `ModelCase`
+subclass in `CASES` that says how to make inputs and a loss; everything else is shared.
+"""
+
+import math
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+import keras_vt
+from keras_vt.layers import MultiHeadSelfAttention
+
+
+class ModelCase:
+    """How the shared checks feed and score an image classifier."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def build(self, **overrides):
+        return keras_vt.create_model(self.spec.name, tiny=True, **overrides)
+
+    def image_size(self, model):
+        size = getattr(model, "image_size", None) or 32
+        return (size, size) if isinstance(size, int) else tuple(size)
+
+    def inputs(self, model, batch=2, seed=0):
+        h, w = self.image_size(model)
+        return np.random.default_rng(seed).normal(size=(batch, h, w, 3)).astype("float32")
+
+    def targets(self, model, batch=2, seed=0):
+        return np.random.default_rng(seed + 1).integers(0, model.num_classes, size=(batch,))
+
+    def output(self, model, x, training=False):
+        out = model(x, training=training)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    def loss(self, model, x, y):
+        logits = self.output(model, x, training=True)
+        return keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+
+    def compile(self, model):
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+
+    def fit(self, model, x, y):
+        model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+
+
+CASES = {}
+
+
+def case_for(name):
+    spec = keras_vt.models.get_spec(name)
+    return CASES.get(spec.family, ModelCase)(spec)
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def n_params(model):
+    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
+
+
+def set_fused(model, fused):
+    """Switches every attention layer of `model` between the fused and the explicit path."""
+    found = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, MultiHeadSelfAttention) or hasattr(layer, "fused"):
+            layer.fused = fused
+            found += 1
+    return found
+
+
+def _all_layers(layer):
+    for sub in getattr(layer, "_flatten_layers", lambda **_: [])(include_self=False):
+        yield sub
+
+
+def check_output_shape(case):
+    model = case.build(num_classes=5)
+    x = case.inputs(model)
+    assert tuple(case.output(model, x).shape) == (2, 5)
+
+
+def check_config_round_trip(case):
+    model = case.build(num_classes=5)
+    x = case.inputs(model)
+    clone = model.__class__.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(model(x)), atol=1e-6)
+
+
+def check_saving_round_trip(case):
+    model = case.build(num_classes=5)
+    x = case.inputs(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+    assert type(restored) is type(model)
+    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(model(x)), atol=1e-6)
+
+
+def check_fit_lowers_loss(case):
+    model = case.build(num_classes=5)
+    x, y = case.inputs(model, batch=4), case.targets(model, batch=4)
+    before = float(np.mean(to_numpy(case.loss(model, x, y))))
+    case.compile(model)
+    case.fit(model, x, y)
+    after = float(np.mean(to_numpy(case.loss(model, x, y))))
+    assert np.isfinite(after) and after < before, (before, after)
+
+
+def check_fused_matches_explicit(case):
+    model = case.build(num_classes=5)
+    x = case.inputs(model)
+    if not set_fused(model, True):
+        return False
+    fused = to_numpy(case.output(model, x))
+    set_fused(model, False)
+    explicit = to_numpy(case.output(model, x))
+    np.testing.assert_allclose(fused, explicit, atol=1e-5)
+    return True
