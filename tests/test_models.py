@@ -4,6 +4,7 @@ import keras
 import pytest
 
 import keras_vt
+
 from model_case import (
     case_for,
     check_config_round_trip,
