@@ -118,22 +118,23 @@ def attention_flow(
     discard_ratio=0.0,
     protected_tokens=1,
     output_tokens=None,
-    max_work=2_000_000,
+    max_work=3e9,
 ):
     """Attention flow: max-flow from each output token to each input token (Edmonds–Karp).
 
     The layered graph has a node per token and layer; token i of layer l+1 connects to token j of
     layer l with capacity Ã_l[i, j] (residual included, rows normalised). The flow of output i to
     input j is the maximum flow between them; each row is normalised to sum to 1. Flow is exact
-    but costly: one max-flow problem per (output, input) pair over L x T^2 edges, solved with
-    networkx in Python. Ask for few `output_tokens` (e.g. `[0]`, the class token).
+    but costly: one max-flow problem per (output, input) pair, solved by networkx in Python,
+    each costing roughly (edges)² operations. Ask for few `output_tokens` (e.g. `[0]`, the
+    class token), few layers, or prune edges with `discard_ratio`.
 
     Args:
         maps: list of (batch, heads, tokens, tokens) maps, as for `attention_rollout`.
         head_fusion, discard_ratio, protected_tokens: as for `attention_rollout`.
         output_tokens: indices of the output tokens whose flows are computed (default: all).
-        max_work: limit on (max-flow problems x graph edges x batch); beyond it a `ValueError`
-            says what to reduce.
+        max_work: limit on (max-flow problems) x (graph edges)²; about 1e-8 s per unit on one
+            CPU core (3e9: about half a minute). Beyond it a `ValueError` says what to reduce.
 
     Returns:
         (batch, len(output_tokens), tokens) float32 (by default (batch, tokens, tokens)); rows
@@ -152,15 +153,16 @@ def attention_flow(
         raise ValueError(
             f"Expected output_tokens as indices in [0, {tokens}), got output_tokens={output_tokens!r}."
         )
-    edges = int(sum(np.count_nonzero(layer) for layer in layers) // batch)
-    work = len(outputs) * tokens * edges * batch
+    edges = max(sum(np.count_nonzero(layer[b]) for layer in layers) for b in range(batch))
+    problems = len(outputs) * tokens * batch
+    work = float(problems) * float(edges) ** 2
     if work > max_work:
         raise ValueError(
-            f"attention_flow over {len(layers)} layers of {tokens} tokens needs "
-            f"{len(outputs) * tokens * batch} max-flow problems on a graph of about {edges} edges "
-            f"(work {work:,} > max_work={max_work:,}). Ask for fewer output_tokens (e.g. [0] for "
-            "the class token), fewer layers (maps[-k:]), fewer images, a discard_ratio that prunes "
-            "edges, raise max_work, or use attention_rollout."
+            f"attention_flow over {len(layers)} layers of {tokens} tokens needs {problems} "
+            f"max-flow problems on a graph of {edges} edges: work {work:.2g} > "
+            f"max_work={max_work:.2g} (about {work * 1e-8:.0f} s). Ask for fewer output_tokens "
+            "(e.g. [0] for the class token), fewer layers (maps[-k:]), fewer images, a larger "
+            "discard_ratio (prunes edges), raise max_work, or use attention_rollout."
         )
     import networkx as nx
     from networkx.algorithms.flow import build_residual_network, edmonds_karp
