@@ -1,3 +1,15 @@
 """Model families. Importing this package registers every named configuration."""
 
+from keras_vt.models import cnn
+from keras_vt.models.cnn import ResNet
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
+
+__all__ = [
+    "ResNet",
+    "cnn",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "load_weights",
+    "register",
+]
