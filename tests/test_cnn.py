@@ -161,3 +161,103 @@ def test_registry_overrides_are_validated():
         keras_vt.create_model("resnet18", num_classes=0)
     with pytest.raises(ValueError, match="image_size"):
         keras_vt.create_model("resnet50", image_size=31)
+
+
+# --- Parity with Hugging Face transformers' ResNetForImageClassification (PyTorch).
+
+
+def _random_hf_resnet(layer_type, embedding_size, hidden_sizes, depths, num_labels=7):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.ResNetConfig(
+        embedding_size=embedding_size,
+        hidden_sizes=hidden_sizes,
+        depths=depths,
+        layer_type=layer_type,
+        num_labels=num_labels,
+    )
+    model = transformers.ResNetForImageClassification(config).eval()
+    # Random BatchNorm statistics and affine terms, so a wrong mapping cannot hide behind
+    # BatchNorm's identity initialisation.
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.2)
+                module.running_mean.normal_(0.0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _torch_logits(model, x_nchw):
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(x_nchw)).logits.numpy()
+
+
+@pytest.mark.parametrize(
+    "layer_type, embedding_size, hidden_sizes, depths, size",
+    [
+        ("bottleneck", 16, [32, 64, 128, 256], [1, 2, 1, 1], 64),
+        ("basic", 8, [8, 16, 24, 32], [2, 1, 1, 2], 67),
+    ],
+)
+def test_parity_with_hugging_face_resnet(layer_type, embedding_size, hidden_sizes, depths, size):
+    from keras_vt.convert import convert_hf_resnet
+
+    hf = _random_hf_resnet(layer_type, embedding_size, hidden_sizes, depths)
+    model = convert_hf_resnet(hf, image_size=size)
+    assert model.block == layer_type and list(model.depths) == depths
+    x = np.random.default_rng(0).normal(size=(2, 3, size, size)).astype("float32")
+    expected = _torch_logits(hf, x)
+    got = to_numpy(model(x.transpose(0, 2, 3, 1)))
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    features = convert_hf_resnet(hf, image_size=size, include_top=False)
+    assert to_numpy(features(x.transpose(0, 2, 3, 1))).shape == (2, hidden_sizes[-1])
+
+
+def test_torchvision_layout_converter_matches():
+    from keras_vt.convert import convert_torchvision_resnet, hf_resnet_to_torchvision_keys
+
+    # Stem width 16 == 4 * 4: the first bottleneck keeps its identity shortcut, in both layouts.
+    hf = _random_hf_resnet("bottleneck", 16, [16, 32, 64, 128], [1, 1, 1, 1])
+    state_dict = hf_resnet_to_torchvision_keys(hf.state_dict())
+    assert "layer1.0.downsample.0.weight" not in state_dict
+    assert "layer2.0.downsample.1.running_var" in state_dict and "fc.weight" in state_dict
+    model = convert_torchvision_resnet(state_dict, image_size=32)
+    x = np.random.default_rng(1).normal(size=(1, 3, 32, 32)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(model(x.transpose(0, 2, 3, 1))), _torch_logits(hf, x), atol=1e-4, rtol=0
+    )
+
+
+def test_converter_reports_missing_extra_and_mismatched_keys():
+    from keras_vt.convert import hf_resnet_to_torchvision_keys, load_torchvision_resnet_weights
+
+    hf = _random_hf_resnet("basic", 8, [8, 16, 24, 32], [1, 1, 1, 1], num_labels=3)
+    state_dict = hf_resnet_to_torchvision_keys(hf.state_dict())
+    del state_dict["layer2.0.conv1.weight"]
+    state_dict["extra.weight"] = np.zeros(3)
+    model = ResNet(
+        depths=(1, 1, 1, 1), widths=(8, 16, 24, 48), stem_width=8, num_classes=3, image_size=32
+    )
+    before = [to_numpy(w) for w in model.weights]
+    with pytest.raises(ValueError) as info:
+        load_torchvision_resnet_weights(model, state_dict)
+    message = str(info.value)
+    assert "missing keys" in message and "layer2.0.conv1.weight" in message
+    assert "unexpected keys" in message and "extra.weight" in message
+    assert "shape mismatches" in message and "layer4.0.conv2.weight" in message
+    # Nothing was assigned.
+    assert all(np.array_equal(a, to_numpy(b)) for a, b in zip(before, model.weights))
+
+
+def test_converter_rejects_incompatible_hf_config():
+    from keras_vt.convert import convert_hf_resnet
+
+    hf = _random_hf_resnet("bottleneck", 8, [16, 32, 64, 128], [1, 1, 1, 1])
+    hf.config.downsample_in_bottleneck = True
+    with pytest.raises(ValueError, match="downsample_in_bottleneck"):
+        convert_hf_resnet(hf, image_size=32)
