@@ -79,6 +79,13 @@ def train_command(args):
     print(f"saved: {result['output']}")
 
 
+def explore_command(args):
+    """Opens the Gradio explorer: attention maps, positional encodings, model graph."""
+    from keras_vt.apps.explorer import explore_command as run
+
+    run(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-vt", description="Vision transformers for Keras 3: models, training, tools."
@@ -109,6 +116,14 @@ def build_parser():
     p.add_argument("--output", default="model.keras", help="where to save the trained .keras file")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)
+
+    from keras_vt.apps.explorer import add_explore_arguments
+
+    p = sub.add_parser(
+        "explore", help="open the Gradio explorer (attention, positions, model graph)"
+    )
+    add_explore_arguments(p)
+    p.set_defaults(func=explore_command)
     return parser
 
 

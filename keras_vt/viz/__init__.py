@@ -11,6 +11,7 @@ from keras_vt.viz.plotting import (
     plot_model_graph,
     plot_position_similarity,
     plot_translation,
+    similarity_mosaic,
     upsample,
 )
 from keras_vt.viz.positions import (

@@ -73,6 +73,41 @@ def overlay(image, heatmap, alpha=0.5, cmap="inferno", normalize=True):
     return np.round(blended).astype("uint8")
 
 
+def similarity_mosaic(similarity, cell=None, gap=1, cmap="viridis"):
+    """The (h, w, h, w) similarities as one picture: panel (i, j) shows similarity[i, j].
+
+    A numpy rendering of the ViT paper's Fig. 7 (centre), colours from -1 to 1.
+
+    Args:
+        similarity: output of `position_similarity`.
+        cell: pixels per grid cell inside a panel (default: about 320 pixels in all).
+        gap: white pixels between panels.
+
+    Returns:
+        (height, width, 3) uint8.
+
+    Example:
+
+    >>> similarity = np.ones((2, 2, 2, 2))
+    >>> keras_vt.viz.similarity_mosaic(similarity, cell=4, gap=1).shape
+    (19, 19, 3)
+    """
+    similarity = np.asarray(similarity, dtype="float64")
+    if similarity.ndim != 4 or similarity.shape[:2] != similarity.shape[2:]:
+        raise ValueError(f"Expected similarity of shape (h, w, h, w), got {similarity.shape}.")
+    gh, gw = similarity.shape[:2]
+    cell = cell or max(1, 320 // (max(gh, gw) ** 2))
+    colours = _colormap(cmap)((np.clip(similarity, -1.0, 1.0) + 1.0) / 2.0)[..., :3]
+    panels = np.repeat(np.repeat(colours, cell, axis=2), cell, axis=3)
+    ph, pw = gh * cell, gw * cell
+    mosaic = np.ones((gh * (ph + gap) + gap, gw * (pw + gap) + gap, 3))
+    for i in range(gh):
+        for j in range(gw):
+            top, left = gap + i * (ph + gap), gap + j * (pw + gap)
+            mosaic[top : top + ph, left : left + pw] = panels[i, j]
+    return np.round(mosaic * 255).astype("uint8")
+
+
 def plot_position_similarity(similarity, title=None):
     """A grid of small images: panel (i, j) shows similarity[i, j] (ViT paper, Fig. 7 centre).
 
