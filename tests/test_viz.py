@@ -69,6 +69,20 @@ def test_flow_two_layers_by_hand():
     np.testing.assert_allclose(class_only[0], [[0.2, 0.8]], atol=1e-6)
 
 
+def test_flow_solvers_agree():
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(0)
+    maps = [rng.dirichlet(np.ones(7), size=(2, 2, 7)) for _ in range(3)]
+    exact = viz.attention_flow(maps, discard_ratio=0.3, output_tokens=[0, 3])
+    fast = viz.attention_flow(maps, discard_ratio=0.3, output_tokens=[0, 3], solver="scipy")
+    np.testing.assert_allclose(fast, exact, atol=1e-5)
+    np.testing.assert_allclose(
+        viz.attention_flow([A1, A2], solver="scipy")[0], [[0.75, 0.25], [0.2, 0.8]], atol=1e-5
+    )
+    with pytest.raises(ValueError, match="solver='igraph'"):
+        viz.attention_flow(maps, solver="igraph")
+
+
 def test_flow_size_limit_says_what_to_do():
     maps = [np.full((1, 2, 8, 8), 1 / 8, "float32")] * 3
     with pytest.raises(ValueError, match="max_work.*output_tokens"):

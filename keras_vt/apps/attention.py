@@ -10,6 +10,15 @@ from keras_vt.apps.common import sample_paths as _sample_paths
 METHODS = ("raw", "rollout", "flow")
 FUSIONS = ("mean", "max", "min")
 DISPLAY_SIDE = 320
+FLOW_WORK = {"scipy": 3e10, "networkx": 5e8}  # about 5 s per answer at most
+
+
+def flow_solver():
+    try:
+        import scipy.sparse.csgraph  # noqa: F401
+    except ImportError:
+        return "networkx"
+    return "scipy"
 
 
 def model_info(model):
@@ -49,8 +58,15 @@ def joint_map(maps, layer, head, method, discard_ratio, grid, num_prefix):
         attention = viz.attention_rollout(chosen, fusion, discard_ratio, min(num_prefix, 1))
     else:
         outputs = [0] if num_prefix else None
+        solver = flow_solver()
         attention = viz.attention_flow(
-            chosen, fusion, discard_ratio, min(num_prefix, 1), output_tokens=outputs
+            chosen,
+            fusion,
+            discard_ratio,
+            min(num_prefix, 1),
+            output_tokens=outputs,
+            solver=solver,
+            max_work=FLOW_WORK[solver],
         )
         if not num_prefix:
             query = "mean"

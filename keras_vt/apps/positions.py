@@ -69,11 +69,15 @@ def translation(bank, model_names, sample, direction="horizontal", mode="roll"):
             if agreement is not None:
                 notes.append(f"{name}: top-1 unchanged for {agreement.min():.0%} of shifts")
         status = (
-            f"Pooled features of the (mirrored pair of the) sample, shifted {direction}ly by "
-            f"{', '.join(map(str, SHIFTS))} px ({mode}). " + "; ".join(notes) + "."
+            f"Pooled features of the sample (and its mirror image), shifted {direction}ly by "
+            f"{', '.join(map(str, SHIFTS))} px ({mode})."
         )
-        if not any(bank.entries[n].model_name and "cpvt" in bank.entries[n].model_name
-                   for n in bank.names()):
+        if notes:
+            status += " " + "; ".join(notes) + "."
+        if not any(
+            bank.entries[n].model_name and "cpvt" in bank.entries[n].model_name
+            for n in bank.names()
+        ):
             status += (
                 " No CPVT model is on offer here: start `keras-vt explore --model cpvt_tiny` "
                 "(or a trained CPVT with --weights) to compare learned positions with the PEG."
@@ -114,8 +118,9 @@ def positions_tab(bank, default_model=None):
     with gr.Row():
         compare = gr.CheckboxGroup(names, value=names[:2], label="Models")
         sample = gr.Dropdown(list(samples), value=next(iter(samples), None), label="Sample")
-        direction = gr.Radio(["horizontal", "vertical", "diagonal"], value="horizontal",
-                             label="Direction")
+        direction = gr.Radio(
+            ["horizontal", "vertical", "diagonal"], value="horizontal", label="Direction"
+        )
         mode = gr.Radio(["roll", "pad"], value="roll", label="Shift mode")
         probe = gr.Button("Probe translation", elem_id="translation-button")
     curve = gr.LinePlot(
@@ -130,8 +135,9 @@ def positions_tab(bank, default_model=None):
     def on_model(name):
         model = bank.get(name)
         patch, trained = viz.patch_size_of(model), image_size_of(model)
-        return gr.update(minimum=patch * 2, maximum=trained[0] * 4, step=patch,
-                         value=trained[0] * 2)
+        return gr.update(
+            minimum=patch * 2, maximum=trained[0] * 4, step=patch, value=trained[0] * 2
+        )
 
     model.change(on_model, model, size, api_name="position_model")
     show.click(

@@ -45,7 +45,9 @@ def _table_grid(layer):
         table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings))[0]
     else:
         if not layer.built:
-            raise ValueError(f"Position layer {layer.name!r} is not built yet: call the model once.")
+            raise ValueError(
+                f"Position layer {layer.name!r} is not built yet: call the model once."
+            )
         table = np.asarray(layer.table)[0]
     gh, gw = layer.grid_size
     return table[layer.num_prefix_tokens :].reshape(gh, gw, -1)

@@ -8,6 +8,8 @@ problem on the layered graph whose edge capacities are the entries of Ã.
 import numpy as np
 
 HEAD_FUSIONS = ("mean", "max", "min")
+# solver: (default max_work, estimated seconds per unit of work on one CPU core)
+FLOW_SOLVERS = {"networkx": (3e9, 1e-8), "scipy": (2e11, 1.5e-10)}
 
 
 def _check_maps(maps, argument="maps", square=True):
@@ -118,23 +120,28 @@ def attention_flow(
     discard_ratio=0.0,
     protected_tokens=1,
     output_tokens=None,
-    max_work=3e9,
+    solver="networkx",
+    max_work=None,
 ):
     """Attention flow: max-flow from each output token to each input token (Edmonds–Karp).
 
     The layered graph has a node per token and layer; token i of layer l+1 connects to token j of
     layer l with capacity Ã_l[i, j] (residual included, rows normalised). The flow of output i to
     input j is the maximum flow between them; each row is normalised to sum to 1. Flow is exact
-    but costly: one max-flow problem per (output, input) pair, solved by networkx in Python,
-    each costing roughly (edges)² operations. Ask for few `output_tokens` (e.g. `[0]`, the
-    class token), few layers, or prune edges with `discard_ratio`.
+    but costly: one max-flow problem per (output, input) pair, each costing roughly (edges)²
+    operations. Ask for few `output_tokens` (e.g. `[0]`, the class token), few layers, or prune
+    edges with `discard_ratio`.
 
     Args:
         maps: list of (batch, heads, tokens, tokens) maps, as for `attention_rollout`.
         head_fusion, discard_ratio, protected_tokens: as for `attention_rollout`.
         output_tokens: indices of the output tokens whose flows are computed (default: all).
-        max_work: limit on (max-flow problems) x (graph edges)²; about 1e-8 s per unit on one
-            CPU core (3e9: about half a minute). Beyond it a `ValueError` says what to reduce.
+        solver: "networkx" (Edmonds–Karp in Python on float capacities) or "scipy"
+            (`scipy.sparse.csgraph.maximum_flow`, Edmonds–Karp in C, 20-70x faster, on
+            capacities rounded to multiples of 2^-20).
+        max_work: limit on (max-flow problems) x (graph edges)²; by default 3e9 for networkx
+            (about 1e-8 s per unit: half a minute) and 2e11 for scipy (about 1.5e-10 s per
+            unit). Beyond it a `ValueError` says what to reduce.
 
     Returns:
         (batch, len(output_tokens), tokens) float32 (by default (batch, tokens, tokens)); rows
@@ -146,6 +153,8 @@ def attention_flow(
     >>> keras_vt.viz.attention_flow(maps, output_tokens=[0]).shape
     (1, 1, 5)
     """
+    if solver not in FLOW_SOLVERS:
+        raise ValueError(f"Unknown solver={solver!r}: expected one of {tuple(FLOW_SOLVERS)}.")
     layers = residual_attention(maps, head_fusion, discard_ratio, protected_tokens)
     batch, tokens = layers[0].shape[:2]
     outputs = list(range(tokens)) if output_tokens is None else [int(t) for t in output_tokens]
@@ -156,36 +165,74 @@ def attention_flow(
     edges = max(sum(np.count_nonzero(layer[b]) for layer in layers) for b in range(batch))
     problems = len(outputs) * tokens * batch
     work = float(problems) * float(edges) ** 2
+    default_work, seconds_per_unit = FLOW_SOLVERS[solver]
+    max_work = default_work if max_work is None else max_work
     if work > max_work:
         raise ValueError(
             f"attention_flow over {len(layers)} layers of {tokens} tokens needs {problems} "
             f"max-flow problems on a graph of {edges} edges: work {work:.2g} > "
-            f"max_work={max_work:.2g} (about {work * 1e-8:.0f} s). Ask for fewer output_tokens "
+            f"max_work={max_work:.2g} (about {work * seconds_per_unit:.0f} s with {solver}). Ask for fewer output_tokens "
             "(e.g. [0] for the class token), fewer layers (maps[-k:]), fewer images, a larger "
             "discard_ratio (prunes edges), raise max_work, or use attention_rollout."
         )
+    solve = _flows_scipy if solver == "scipy" else _flows_networkx
+    result = np.stack([solve([layer[b] for layer in layers], outputs) for b in range(batch)])
+    result /= result.sum(axis=-1, keepdims=True)
+    return result.astype("float32")
+
+
+def _flows_networkx(layers, outputs):
+    """(outputs, tokens) max-flow values on one image's layered graph, with networkx."""
     import networkx as nx
     from networkx.algorithms.flow import build_residual_network, edmonds_karp
 
-    result = np.zeros((batch, len(outputs), tokens), dtype="float64")
-    for b in range(batch):
-        graph = nx.DiGraph()
-        for depth, layer in enumerate(layers):
-            queries, keys = np.nonzero(layer[b])
-            graph.add_edges_from(
-                ((depth + 1, int(q)), (depth, int(k)), {"capacity": float(c)})
-                for q, k, c in zip(queries, keys, layer[b][queries, keys])
+    tokens = layers[0].shape[-1]
+    graph = nx.DiGraph()
+    for depth, layer in enumerate(layers):
+        queries, keys = np.nonzero(layer)
+        graph.add_edges_from(
+            ((depth + 1, int(q)), (depth, int(k)), {"capacity": float(c)})
+            for q, k, c in zip(queries, keys, layer[queries, keys])
+        )
+    residual = build_residual_network(graph, "capacity")
+    top = len(layers)
+    flows = np.zeros((len(outputs), tokens))
+    for row, source in enumerate(outputs):
+        for target in range(tokens):
+            flow = edmonds_karp(
+                graph, (top, source), (0, target), residual=residual, value_only=True
             )
-        residual = build_residual_network(graph, "capacity")
-        top = len(layers)
-        for row, source in enumerate(outputs):
-            for target in range(tokens):
-                flow = edmonds_karp(
-                    graph, (top, source), (0, target), residual=residual, value_only=True
-                )
-                result[b, row, target] = flow.graph["flow_value"]
-    result /= result.sum(axis=-1, keepdims=True)
-    return result.astype("float32")
+            flows[row, target] = flow.graph["flow_value"]
+    return flows
+
+
+_SCIPY_SCALE = 2**20
+
+
+def _flows_scipy(layers, outputs):
+    """(outputs, tokens) max-flow values with scipy's Edmonds–Karp on integer capacities."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
+    tokens = layers[0].shape[-1]
+    nodes = (len(layers) + 1) * tokens
+    rows, cols, capacities = [], [], []
+    for depth, layer in enumerate(layers):
+        queries, keys = np.nonzero(layer)
+        rows.append((depth + 1) * tokens + queries)
+        cols.append(depth * tokens + keys)
+        capacities.append(np.round(layer[queries, keys] * _SCIPY_SCALE))
+    graph = csr_matrix(
+        (np.concatenate(capacities).astype("int32"), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(nodes, nodes),
+    )
+    top = len(layers) * tokens
+    flows = np.zeros((len(outputs), tokens))
+    for row, source in enumerate(outputs):
+        for target in range(tokens):
+            result = maximum_flow(graph, top + source, target, method="edmonds_karp")
+            flows[row, target] = result.flow_value / _SCIPY_SCALE
+    return flows
 
 
 def attention_grid(attention, grid, query=0, num_prefix_tokens=None, normalize=True):
