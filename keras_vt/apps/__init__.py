@@ -13,4 +13,5 @@ from keras_vt.apps.explorer import (
     build_positions_app,
     explore_command,
     launch,
+    serve,
 )

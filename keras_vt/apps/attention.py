@@ -145,11 +145,9 @@ def attention_tab(bank, default_model=None):
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(names, value=default_model, label="Model")
-            upload = gr.File(
-                label="Upload an image (PNG, JPEG, ...)",
-                file_types=["image"],
-                type="filepath",
-            )
+            # No file_types filter: the app reads the file itself and answers a non-image
+            # with a message in the status line.
+            upload = gr.File(label="Upload an image (PNG, JPEG, ...)", type="filepath")
             sample = gr.Dropdown(
                 list(samples),
                 value=next(iter(samples), None),
@@ -161,7 +159,9 @@ def attention_tab(bank, default_model=None):
             discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label="Discard ratio")
             run = gr.Button("Explain", variant="primary", elem_id="explain-button")
         with gr.Column(scale=2):
-            picture = gr.Image(label="Attention overlay", type="numpy", elem_id="overlay")
+            picture = gr.Image(
+                label="Attention overlay", type="numpy", format="png", elem_id="overlay"
+            )
             status = gr.Markdown(elem_id="status")
             with gr.Row():
                 predictions = gr.Label(num_top_classes=5, label="Top-5", elem_id="top5")

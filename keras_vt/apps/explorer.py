@@ -123,6 +123,19 @@ def launch(
         raise ValueError(f"Unknown app={app!r}: expected one of {sorted(APPS)}.")
     _gradio()
     blocks = APPS[app](model=model, weights=weights)
+    return serve(blocks, host, port, share, max_file_size, block, quiet)
+
+
+def serve(
+    blocks,
+    host=DEFAULT_HOST,
+    port=None,
+    share=False,
+    max_file_size=MAX_FILE_SIZE,
+    block=True,
+    quiet=False,
+):
+    """Serves built Blocks with the safe defaults of `launch`; returns them."""
     blocks.launch(
         server_name=host,
         server_port=port,

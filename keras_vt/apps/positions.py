@@ -112,8 +112,10 @@ def positions_tab(bank, default_model=None):
         show = gr.Button("Show positions", variant="primary", elem_id="positions-button")
     status = gr.Markdown(elem_id="positions-status")
     with gr.Row():
-        original = gr.Image(label="At the trained resolution", type="numpy", elem_id="similarity")
-        resampled = gr.Image(label="Resampled", type="numpy", elem_id="resampled")
+        original = gr.Image(
+            label="At the trained resolution", type="numpy", format="png", elem_id="similarity"
+        )
+        resampled = gr.Image(label="Resampled", type="numpy", format="png", elem_id="resampled")
     gr.Markdown("### Learned positions versus PEG under translation")
     with gr.Row():
         compare = gr.CheckboxGroup(names, value=names[:2], label="Models")
