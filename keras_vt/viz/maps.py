@@ -68,7 +68,9 @@ def attention_model(model):
 
 
 def _to_numpy(x):
-    return np.asarray(keras.ops.convert_to_numpy(x), dtype="float32")
+    if not isinstance(x, np.ndarray):
+        x = keras.ops.convert_to_numpy(x)
+    return np.asarray(x, dtype="float32")
 
 
 def attention_maps(model, images, batch_size=None, return_outputs=False):
@@ -111,7 +113,10 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
     for start in range(0, shape[0], step):
         result = inspector.predict_on_batch(images[start : start + step])
         chunks.append([_to_numpy(r) for r in result])
-    result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+    if len(chunks) == 1:
+        result = chunks[0]
+    else:
+        result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
     outputs, maps = result[:num_outputs], result[num_outputs:]
     if not return_outputs:
         return maps
