@@ -6,41 +6,27 @@ artifacts/ (git-ignored).
 """
 
 import os
-import shutil
 import socket
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.single_backend]
 
-CHROMIUM = os.environ.get("KERAS_VT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts")
-
-
-def chromium_path():
-    if os.path.exists(CHROMIUM):
-        return CHROMIUM
-    return shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     pytest.importorskip("gradio")
+    from keras_vt.apps.common import CHROMIUM_ARGS, chromium_path
+
     path = chromium_path()
     if path is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=path, headless=True, args=CHROMIUM_ARGS
+            executable_path=path, headless=True, args=list(CHROMIUM_ARGS)
         )
         yield browser
         browser.close()

@@ -14,6 +14,27 @@ MAX_SIDE = 1024
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
+# Headless Debian Chromium for the browser test and the README screenshots (demos/screenshots.py):
+# never Playwright's own downloaded browsers, and no background traffic.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+)
+
+
+def chromium_path():
+    """The system Chromium (KERAS_VT_CHROMIUM, /usr/bin/chromium or on PATH), or None."""
+    import shutil
+
+    path = os.environ.get("KERAS_VT_CHROMIUM", CHROMIUM)
+    return path if os.path.exists(path) else shutil.which("chromium")
+
+
 class ImageError(ValueError):
     """An upload that cannot be used as an image; the message is meant for the user."""
 
