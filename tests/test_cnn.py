@@ -90,6 +90,17 @@ def test_mixed_precision_keeps_logits_float32():
     assert keras.backend.standardize_dtype(model(images(1, 16)).dtype) == "float32"
 
 
+def test_mixed_precision_survives_keras_save_load(tmp_path):
+    model = keras_vt.create_model("resnet18", tiny=True, num_classes=3, dtype="mixed_bfloat16")
+    path = str(tmp_path / "mixed.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.dtype_policy.name == "mixed_bfloat16"
+    assert loaded.get_layer("layer1_0_conv1").compute_dtype == "bfloat16"
+    x = images(2, 32)
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(loaded(x)))
+
+
 def test_zero_init_residual():
     model = small_resnet(zero_init_residual=True, block="bottleneck")
     assert np.all(to_numpy(model.get_layer("layer1_0_bn3").gamma) == 0)

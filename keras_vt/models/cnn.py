@@ -347,7 +347,10 @@ class ResNet(keras.Model):
             # Logits stay float32 under mixed precision.
             x = layers.Activation("linear", name="logits", dtype="float32")(x)
 
-        super().__init__(inputs=inputs, outputs=x, name=name or "resnet", dtype=dtype, **kwargs)
+        super().__init__(inputs=inputs, outputs=x, name=name or "resnet", **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
         self.depths = depths
