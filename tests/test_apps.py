@@ -220,3 +220,30 @@ def test_explore_command_defaults_are_safe():
     assert apps.launch.__defaults__[:1] == ("127.0.0.1",)
     with pytest.raises(ValueError, match="app='plots'"):
         apps.launch(app="plots", block=False)
+
+
+def test_keras_vt_explore_serves_on_localhost():
+    import time
+    import urllib.request
+
+    port = free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GRADIO_ANALYTICS_ENABLED="False")
+    command = [sys.executable, "-m", "keras_vt.cli", "explore", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200 and b"keras_vt explorer" in page.read()
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("keras-vt explore did not answer within 240 s")
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        assert {"/explain", "/similarity", "/translation", "/graph"} <= endpoints(client)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
