@@ -38,7 +38,7 @@ def graph_tab(bank, default_model=None):
         nested = gr.Checkbox(value=False, label="Expand nested layers")
         draw = gr.Button("Draw graph", variant="primary", elem_id="graph-button")
     status = gr.Markdown(elem_id="graph-status")
-    picture = gr.Image(label="Model graph", type="filepath", elem_id="graph")
+    picture = gr.Image(label="Model graph", type="filepath", height=640, elem_id="graph")
     download = gr.File(label="Download")
     draw.click(
         lambda name, f, n: model_graph(bank, name, f, n),
