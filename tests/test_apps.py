@@ -109,6 +109,16 @@ def test_model_bank_arguments(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(ValueError, match="pass the registered model name"):
         common.ModelBank(weights=str(path))
+    import keras_vt
+
+    saved = str(tmp_path / "mine.keras")
+    keras_vt.create_model("vit_mini_patch4_32", tiny=True, num_classes=4).save(saved)
+    bank = common.ModelBank(weights=saved)
+    assert bank.names() == ["mine.keras", DEFAULT]
+    entry = bank.entry("mine.keras")
+    assert entry.model.num_classes == 4 and entry.class_names == [f"class {i}" for i in range(4)]
+    _, top, _, status = attention.explain(bank, "mine.keras", None, "circle", 1, "0", "rollout")
+    assert len(top) == 4, status
 
 
 def test_explain_methods_directly(bank):
