@@ -23,6 +23,7 @@ from keras_vt.apps.explorer import (  # noqa: E402
 )
 
 DEFAULT = "vit_mini (shapes)"
+DEPTH, HEADS = 4, 3  # the embedded model: vit_mini_patch4_32 with 4 blocks
 
 
 def free_port():
@@ -121,17 +122,18 @@ def test_model_bank_arguments(tmp_path):
     assert len(top) == 4, status
 
 
-def test_explain_methods_directly(bank):
+def test_explain_methods_directly(bank, monkeypatch):
     for method in attention.METHODS:
         picture, top5, distance, status = attention.explain(
             bank, DEFAULT, None, "circle", 3, "mean", method, 0.5
         )
         assert picture.shape == (attention.DISPLAY_SIDE, attention.DISPLAY_SIDE, 3), status
         assert len(top5) == 5 and abs(sum(top5.values())) <= 1.0 + 1e-6
-        assert len(distance) == 6 * 3 and f"{method} attention of layer 3/6" in status
-    _, _, _, status = attention.explain(bank, DEFAULT, None, "circle", 6, "7", "raw", 0.0)
+        assert len(distance) == DEPTH * HEADS and f"{method} attention of layer 3/{DEPTH}" in status
+    _, _, _, status = attention.explain(bank, DEFAULT, None, "circle", 4, "7", "raw", 0.0)
     assert "Head 7 does not exist" in status
-    _, _, _, status = attention.explain(bank, DEFAULT, None, "circle", 6, "mean", "flow", 0.0)
+    monkeypatch.setattr(attention, "FLOW_WORK", {"scipy": 1e6, "networkx": 1e6})
+    _, _, _, status = attention.explain(bank, DEFAULT, None, "circle", 4, "mean", "flow", 0.0)
     assert "max_work" in status and "discard_ratio" in status
 
 
@@ -161,22 +163,22 @@ def check_attention_endpoints(client, image_files):
     handle = gradio_client.handle_file
     sample = common.sample_paths()["star"]
     layers, heads = call(client, "/model_info", DEFAULT)
-    assert layers["maximum"] == 6 and [c[0] for c in heads["choices"]][3:] == ["0", "1", "2"]
+    assert layers["maximum"] == DEPTH and [c[0] for c in heads["choices"]][3:] == ["0", "1", "2"]
     for upload, method in ((None, "rollout"), (handle(sample), "raw"), (None, "flow")):
         picture, top5, distance, status = call(
-            client, "/explain", DEFAULT, upload, "circle", 6, "1", method, 0.7
+            client, "/explain", DEFAULT, upload, "circle", DEPTH, "1", method, 0.7
         )
         assert picture and os.path.exists(picture), status
         assert len(top5["confidences"]) == 5
-        assert len(distance["data"]) == 18
-        assert f"{method} attention of layer 6/6, head 1" in status
+        assert len(distance["data"]) == DEPTH * HEADS
+        assert f"{method} attention of layer {DEPTH}/{DEPTH}, head 1" in status
     for key in ("text", "fake"):
         picture, _, _, status = call(
-            client, "/explain", DEFAULT, handle(image_files[key]), "circle", 6, "mean", "raw", 0
+            client, "/explain", DEFAULT, handle(image_files[key]), "circle", DEPTH, "mean", "raw", 0
         )
         assert picture is None and "Cannot explain" in status and "image" in status
     picture, _, _, status = call(
-        client, "/explain", DEFAULT, handle(image_files["big"]), "circle", 6, "mean", "raw", 0
+        client, "/explain", DEFAULT, handle(image_files["big"]), "circle", DEPTH, "mean", "raw", 0
     )
     assert picture and "raw attention" in status
 
@@ -204,7 +206,7 @@ def check_graph_endpoint(client):
     except ImportError:
         assert picture is None and "pip install pydot" in status or "Graphviz" in status
         return
-    assert picture.endswith(".png") and download.endswith(".svg") and "683,242" in status
+    assert picture.endswith(".png") and download.endswith(".svg") and "459,562" in status
 
 
 def test_endpoint_answers(servers, image_files):

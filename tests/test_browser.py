@@ -54,7 +54,7 @@ def test_explorer_upload_explain_and_screenshot(browser, explorer_url):
     page.get_by_role("radio", name="raw").check()
     page.locator("#explain-button").click()
     status = page.locator("#status")
-    status.get_by_text("raw attention of layer 6/6").wait_for(timeout=60_000)
+    status.get_by_text("raw attention of layer 4/4").wait_for(timeout=60_000)
     overlay = page.locator("#overlay img")
     overlay.wait_for(timeout=30_000)
     size = overlay.evaluate("img => [img.naturalWidth, img.naturalHeight]")
