@@ -31,6 +31,7 @@ def test_rollout_two_layers_by_hand():
     # R = Ã2 Ã1 = [[.75, .25], [.25 * .75, .25 * .25 + .75]]
     np.testing.assert_allclose(joint[0], [[0.75, 0.25], [0.1875, 0.8125]], atol=1e-6)
     assert joint.shape == (1, 2, 2) and joint.dtype == np.float32
+    np.testing.assert_allclose(viz.attention_rollout([A1, A2], output_tokens=[1])[0], [joint[0, 1]])
 
 
 def test_rollout_rows_sum_to_one():
@@ -39,6 +40,8 @@ def test_rollout_rows_sum_to_one():
     for fusion in ("mean", "max", "min"):
         joint = viz.attention_rollout(maps, head_fusion=fusion, discard_ratio=0.5)
         np.testing.assert_allclose(joint.sum(-1), 1.0, atol=1e-5)
+        rows = viz.attention_rollout(maps, fusion, 0.5, output_tokens=[0, 4])
+        np.testing.assert_allclose(rows, joint[:, [0, 4]], atol=1e-6)
 
 
 def test_head_fusion():

@@ -55,7 +55,10 @@ def joint_map(maps, layer, head, method, discard_ratio, grid, num_prefix):
     if method == "raw":
         attention = viz.fuse_heads(chosen[-1], fusion)
     elif method == "rollout":
-        attention = viz.attention_rollout(chosen, fusion, discard_ratio, min(num_prefix, 1))
+        outputs = [0] if num_prefix else None
+        attention = viz.attention_rollout(
+            chosen, fusion, discard_ratio, min(num_prefix, 1), output_tokens=outputs
+        )
     else:
         outputs = [0] if num_prefix else None
         solver = flow_solver()

@@ -96,6 +96,6 @@ def mean_attention_distance(maps, grid, patch_size, num_prefix_tokens=None):
         query_positions = np.stack([y.ravel(), x.ravel()], axis=-1).astype("float64")
         distance = np.linalg.norm(query_positions[:, None] - key_positions[None], axis=-1)
         weights = attention[:, :, prefix:, prefix:]
-        per_query = np.einsum("bhqk,qk->bhq", weights, distance * patch)
+        per_query = (weights * (distance * patch)).sum(axis=-1)
         result[index, : attention.shape[1]] = per_query.mean(axis=(0, 2))
     return result.astype("float32")

@@ -86,7 +86,9 @@ def residual_attention(maps, head_fusion="mean", discard_ratio=0.0, protected_to
     return result
 
 
-def attention_rollout(maps, head_fusion="mean", discard_ratio=0.0, protected_tokens=1):
+def attention_rollout(
+    maps, head_fusion="mean", discard_ratio=0.0, protected_tokens=1, output_tokens=None
+):
     """Attention rollout: the joint attention R = Ã_L ··· Ã_1 of the output tokens to the inputs.
 
     Args:
@@ -96,10 +98,12 @@ def attention_rollout(maps, head_fusion="mean", discard_ratio=0.0, protected_tok
         discard_ratio: fraction of the lowest weights of each layer set to zero before adding
             the identity (a common denoising option; 0 = the paper's rollout).
         protected_tokens: leading key columns never discarded (1: the class column).
+        output_tokens: only these rows of R (e.g. `[0]`, the class token), computed as
+            vector-matrix products (cheaper than the full product).
 
     Returns:
-        (batch, tokens, tokens) float32; row i is how output token i draws on the input tokens;
-        each row sums to 1.
+        (batch, tokens, tokens) float32, or (batch, len(output_tokens), tokens); row i is how
+        output token i draws on the input tokens; each row sums to 1.
 
     Example:
 
@@ -108,10 +112,25 @@ def attention_rollout(maps, head_fusion="mean", discard_ratio=0.0, protected_tok
     (1, 5, 5)
     """
     layers = residual_attention(maps, head_fusion, discard_ratio, protected_tokens)
-    joint = layers[0]
-    for layer in layers[1:]:
-        joint = layer @ joint
+    if output_tokens is None:
+        joint = layers[0]
+        for layer in layers[1:]:
+            joint = layer @ joint
+        return joint.astype("float32")
+    rows = _check_outputs(output_tokens, layers[0].shape[-1])
+    joint = layers[-1][:, rows]
+    for layer in reversed(layers[:-1]):
+        joint = np.einsum("bik,bkj->bij", joint, layer)
     return joint.astype("float32")
+
+
+def _check_outputs(output_tokens, tokens):
+    outputs = list(range(tokens)) if output_tokens is None else [int(t) for t in output_tokens]
+    if not outputs or min(outputs) < 0 or max(outputs) >= tokens:
+        raise ValueError(
+            f"Expected output_tokens as indices in [0, {tokens}), got output_tokens={output_tokens!r}."
+        )
+    return outputs
 
 
 def attention_flow(
@@ -157,11 +176,7 @@ def attention_flow(
         raise ValueError(f"Unknown solver={solver!r}: expected one of {tuple(FLOW_SOLVERS)}.")
     layers = residual_attention(maps, head_fusion, discard_ratio, protected_tokens)
     batch, tokens = layers[0].shape[:2]
-    outputs = list(range(tokens)) if output_tokens is None else [int(t) for t in output_tokens]
-    if not outputs or min(outputs) < 0 or max(outputs) >= tokens:
-        raise ValueError(
-            f"Expected output_tokens as indices in [0, {tokens}), got output_tokens={output_tokens!r}."
-        )
+    outputs = _check_outputs(output_tokens, tokens)
     edges = max(sum(np.count_nonzero(layer[b]) for layer in layers) for b in range(batch))
     problems = len(outputs) * tokens * batch
     work = float(problems) * float(edges) ** 2
