@@ -60,8 +60,9 @@ def median_ms(fn, args, warmup, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="benchmarks/profile_block.py", description=__doc__.split(
-        "\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/profile_block.py", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=197)
     parser.add_argument("--dim", type=int, default=768)
@@ -104,33 +105,57 @@ def main(argv=None):
     pieces = [
         ("LayerNormalization layer", lambda t: norm(t), (x,), 0),
         ("LayerNorm in ops (mean/var)", layer_norm_ops, (x,), 0),
-        ("q/k/v projection (matmul)", lambda t: ops.matmul(t, w_qkv) + b_qkv, (x,),
-         2 * b * n * d * 3 * d),
-        ("attention fused (dot_product_attention)",
-         lambda a, c, e: ops.dot_product_attention(a, c, e, scale=scale), (q, k, v),
-         4 * b * n * n * d),
-        ("attention explicit (einsum/softmax)",
-         lambda a, c, e: attend(a, c, e, scale, fused=False)[0], (q, k, v), 4 * b * n * n * d),
+        (
+            "q/k/v projection (matmul)",
+            lambda t: ops.matmul(t, w_qkv) + b_qkv,
+            (x,),
+            2 * b * n * d * 3 * d,
+        ),
+        (
+            "attention fused (dot_product_attention)",
+            lambda a, c, e: ops.dot_product_attention(a, c, e, scale=scale),
+            (q, k, v),
+            4 * b * n * n * d,
+        ),
+        (
+            "attention explicit (einsum/softmax)",
+            lambda a, c, e: attend(a, c, e, scale, fused=False)[0],
+            (q, k, v),
+            4 * b * n * n * d,
+        ),
         ("output projection (matmul)", lambda t: ops.matmul(t, w_proj), (x,), 2 * b * n * d * d),
         ("MLP fc1 (matmul)", lambda t: ops.matmul(t, w_fc1), (x,), 2 * b * n * d * m),
         ("GELU exact (erf)", lambda t: keras.activations.gelu(t, approximate=False), (hidden,), 0),
         ("GELU tanh", lambda t: keras.activations.gelu(t, approximate=True), (hidden,), 0),
         ("MLP fc2 (matmul)", lambda t: ops.matmul(t, w_fc2), (hidden,), 2 * b * n * m * d),
-        ("TransformerBlock (whole)", lambda t: block(t), (x,),
-         2 * b * n * d * 12 * d + 4 * b * n * n * d),
+        (
+            "TransformerBlock (whole)",
+            lambda t: block(t),
+            (x,),
+            2 * b * n * d * 12 * d + 4 * b * n * n * d,
+        ),
     ]
     rows = []
-    for name, fn, inputs, flops in tqdm(pieces, desc=f"profile {keras.backend.backend()}",
-                                        file=sys.stderr, leave=False):
+    for name, fn, inputs, flops in tqdm(
+        pieces, desc=f"profile {keras.backend.backend()}", file=sys.stderr, leave=False
+    ):
         ms, iqr = median_ms(compiled(fn), inputs, args.warmup, args.repeats)
         rows.append((name, ms, iqr, flops))
     # Sum of the parts of one block as keras_vt runs it (fused attention, exact GELU, layer LN).
-    in_block = {"LayerNormalization layer": 2, "q/k/v projection (matmul)": 1,
-                "attention fused (dot_product_attention)": 1, "output projection (matmul)": 1,
-                "MLP fc1 (matmul)": 1, "GELU exact (erf)": 1, "MLP fc2 (matmul)": 1}
+    in_block = {
+        "LayerNormalization layer": 2,
+        "q/k/v projection (matmul)": 1,
+        "attention fused (dot_product_attention)": 1,
+        "output projection (matmul)": 1,
+        "MLP fc1 (matmul)": 1,
+        "GELU exact (erf)": 1,
+        "MLP fc2 (matmul)": 1,
+    }
     total = sum(ms * in_block.get(name, 0) for name, ms, _, _ in rows)
-    print(f"\nbackend={keras.backend.backend()} batch={b} tokens={n} dim={d} heads={h} "
-          f"threads/load: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"\nbackend={keras.backend.backend()} batch={b} tokens={n} dim={d} heads={h} "
+        f"threads/load: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
+    )
     print("| piece | median ms [IQR] | GFLOP/s | share of block parts |")
     print("|---|---|---|---|")
     for name, ms, iqr, flops in rows:

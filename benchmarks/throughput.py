@@ -53,8 +53,16 @@ VIT_B16 = dict(image_size=224, patch_size=16, hidden_dim=768, depth=12, num_head
 NUM_CLASSES = 1000
 
 
-def vit_flops(image_size=224, patch_size=16, hidden_dim=768, depth=12, mlp_dim=3072,
-              num_classes=NUM_CLASSES, class_token=True, **_):
+def vit_flops(
+    image_size=224,
+    patch_size=16,
+    hidden_dim=768,
+    depth=12,
+    mlp_dim=3072,
+    num_classes=NUM_CLASSES,
+    class_token=True,
+    **_,
+):
     """Analytic forward FLOPs per image of a ViT: 2 x the multiply-adds of every matmul/conv.
 
     With P = (image_size / patch_size)^2 patches, N = P + 1 tokens, width D, MLP width M, depth L:
@@ -144,8 +152,7 @@ def matmul_stats(matmul, sizes, repeats, desc):
 
 def set_threads(threads):
     """Thread settings applied to every worker before its framework starts any pool."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-             "TF_NUM_INTRAOP_THREADS")
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
     for name in names:
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
@@ -159,26 +166,34 @@ def backend_threads(backend, threads):
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        return {"tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+        return {
+            "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        }
     if backend == "torch":
         import torch
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
-        return {"torch_threads": torch.get_num_threads(),
-                "torch_interop_threads": torch.get_num_interop_threads()}
+        return {
+            "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+        }
     if backend == "jax":
         import jax
 
-        return {"jax_devices": [str(d) for d in jax.devices()],
-                "xla_flags": os.environ.get("XLA_FLAGS", "")}
+        return {
+            "jax_devices": [str(d) for d in jax.devices()],
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        }
     return {}
 
 
 def images_and_labels(batch, image_size, channels_first=False):
     rng = np.random.default_rng(0)
-    shape = (batch, 3, image_size, image_size) if channels_first else (batch, image_size, image_size, 3)
+    shape = (
+        (batch, 3, image_size, image_size) if channels_first else (batch, image_size, image_size, 3)
+    )
     images = rng.uniform(-1.0, 1.0, size=shape).astype("float32")
     labels = rng.integers(0, NUM_CLASSES, size=(batch,)).astype("int32")
     return images, labels
@@ -252,10 +267,10 @@ def worker_keras(args):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit,
     )
-    result["mode"] = (
-        "predict_on_batch/train_on_batch, "
-        + ("XLA (jit_compile=True)" if args.backend != "torch"
-           else ("torch.compile (jit_compile=True)" if jit else "eager (jit_compile=False)"))
+    result["mode"] = "predict_on_batch/train_on_batch, " + (
+        "XLA (jit_compile=True)"
+        if args.backend != "torch"
+        else ("torch.compile (jit_compile=True)" if jit else "eager (jit_compile=False)")
     )
     tag = f"{args.library}/{args.backend}"
     result["inference"] = time_calls(
@@ -270,7 +285,9 @@ def worker_keras(args):
         )
     if args.library == "keras_vt":
         result["matmul"] = matmul_stats(
-            keras_matmul(args.backend), args.matmul_sizes, args.matmul_repeats,
+            keras_matmul(args.backend),
+            args.matmul_sizes,
+            args.matmul_repeats,
             f"matmul {args.backend}",
         )
     return result
@@ -312,7 +329,6 @@ def worker_hf(args):
             return loss
 
         result["training"] = time_calls(step, args.warmup, args.train_repeats, "hf/torch training")
-    del model
 
     def torch_matmul(a, b):
         a, b = torch.from_numpy(a), torch.from_numpy(b)
@@ -353,12 +369,31 @@ def jobs(args):
 
 def worker_argv(args, library, backend, output):
     argv = [
-        sys.executable, str(Path(__file__).resolve()), "--worker", "--library", library,
-        "--backend", backend, "--worker-output", output, "--batch", str(args.batch),
-        "--image-size", str(args.image_size), "--warmup", str(args.warmup),
-        "--repeats", str(args.repeats), "--train-repeats", str(args.train_repeats),
-        "--threads", str(args.threads), "--matmul-repeats", str(args.matmul_repeats),
-        "--matmul-sizes", ",".join(str(n) for n in args.matmul_sizes),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--library",
+        library,
+        "--backend",
+        backend,
+        "--worker-output",
+        output,
+        "--batch",
+        str(args.batch),
+        "--image-size",
+        str(args.image_size),
+        "--warmup",
+        str(args.warmup),
+        "--repeats",
+        str(args.repeats),
+        "--train-repeats",
+        str(args.train_repeats),
+        "--threads",
+        str(args.threads),
+        "--matmul-repeats",
+        str(args.matmul_repeats),
+        "--matmul-sizes",
+        ",".join(str(n) for n in args.matmul_sizes),
     ]
     if args.torch_compile:
         argv.append("--torch-compile")
@@ -379,8 +414,11 @@ def run_jobs(args):
             output = os.path.join(tmp, "result.json")
             start = time.perf_counter()
             proc = subprocess.run(
-                worker_argv(args, library, backend, output), env=env, stdout=subprocess.PIPE,
-                stderr=None if args.verbose else subprocess.PIPE, text=True,
+                worker_argv(args, library, backend, output),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=None if args.verbose else subprocess.PIPE,
+                text=True,
             )
             if proc.returncode or not os.path.exists(output):
                 tail = (proc.stderr or "")[-3000:]
@@ -397,20 +435,32 @@ def roofline(results):
     """Every measured matmul (library, best median GFLOP/s) and the best of them."""
     rows = []
     for key, result in results.items():
-        for field, label in (("matmul", key.split("/")[1]), ("matmul_torch", "torch"),
-                             ("matmul_numpy", "numpy")):
+        for field, label in (
+            ("matmul", key.split("/")[1]),
+            ("matmul_torch", "torch"),
+            ("matmul_numpy", "numpy"),
+        ):
             if field in result:
                 best = result[field]["best"]
-                rows.append({"library": label, "n": best["n"],
-                             "gflops": best["gflops_median"], "gflops_best": best["gflops_best"],
-                             "per_size": result[field]["per_size"]})
+                rows.append(
+                    {
+                        "library": label,
+                        "n": best["n"],
+                        "gflops": best["gflops_median"],
+                        "gflops_best": best["gflops_best"],
+                        "per_size": result[field]["per_size"],
+                    }
+                )
     top = max(rows, key=lambda r: r["gflops"]) if rows else None
     return rows, top
 
 
 def machine_info():
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count()}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
     try:
         info["load_average"] = list(os.getloadavg())
     except OSError:
@@ -457,7 +507,9 @@ def report(args, results, flops, started_load, finished_load):
         f"FLOPs per image (forward, 2 x multiply-adds): {per_image / 1e9:.2f} GFLOP "
         f"({flops['macs'] / 1e9:.2f} G multiply-adds); a training step counts 3x the forward.",
         f"Roofline: best median float32 matmul = **{peak:.1f} GFLOP/s** "
-        f"({top['library']}, n={top['n']})." if top else "Roofline: not measured.",
+        f"({top['library']}, n={top['n']})."
+        if top
+        else "Roofline: not measured.",
         "",
         "| library | backend | inference img/s [IQR] | vs keras-hub | vs HF | "
         "% roofline (inf.) | train steps/s [IQR] | % roofline (train) | mode |",
@@ -479,16 +531,26 @@ def report(args, results, flops, started_load, finished_load):
         vs_hub = f"{images_per_s / hub_rate:.2f}x" if hub_rate and library != "keras_hub" else ""
         vs_hf = f"{images_per_s / hf_rate:.2f}x" if hf_rate and library != "hf" else ""
         inf_frac = images_per_s * per_image / 1e9 / peak
-        row = {"library": library, "backend": backend, "images_per_s": images_per_s,
-               "images_per_s_iqr": [low, high], "vs_keras_hub": vs_hub, "vs_hf": vs_hf,
-               "roofline_fraction_inference": inf_frac, "mode": result.get("mode")}
+        row = {
+            "library": library,
+            "backend": backend,
+            "images_per_s": images_per_s,
+            "images_per_s_iqr": [low, high],
+            "vs_keras_hub": vs_hub,
+            "vs_hf": vs_hf,
+            "roofline_fraction_inference": inf_frac,
+            "mode": result.get("mode"),
+        }
         train_cell = frac_cell = ""
         if "training" in result:
             tr = result["training"]
             steps = 1.0 / tr["median"]
             train_frac = steps * 3 * per_image * args.batch / 1e9 / peak
-            row.update(steps_per_s=steps, steps_per_s_iqr=[1 / tr["q3"], 1 / tr["q1"]],
-                       roofline_fraction_training=train_frac)
+            row.update(
+                steps_per_s=steps,
+                steps_per_s_iqr=[1 / tr["q3"], 1 / tr["q1"]],
+                roofline_fraction_training=train_frac,
+            )
             train_cell = f"{steps:.3f} [{1 / tr['q3']:.3f}-{1 / tr['q1']:.3f}]"
             frac_cell = f"{100 * train_frac:.0f}%"
         table.append(row)
@@ -497,15 +559,24 @@ def report(args, results, flops, started_load, finished_load):
             f"{vs_hub} | {vs_hf} | {100 * inf_frac:.0f}% | {train_cell} | {frac_cell} | "
             f"{result.get('mode', '')} |"
         )
-    lines += ["", "Matrix multiply (float32, square, best median over sizes):", "",
-              "| library | n | GFLOP/s (median) | GFLOP/s (best call) |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Matrix multiply (float32, square, best median over sizes):",
+        "",
+        "| library | n | GFLOP/s (median) | GFLOP/s (best call) |",
+        "|---|---|---|---|",
+    ]
     for row in rows:
-        lines.append(f"| {row['library']} | {row['n']} | {row['gflops']:.1f} | "
-                     f"{row['gflops_best']:.1f} |")
+        lines.append(
+            f"| {row['library']} | {row['n']} | {row['gflops']:.1f} | {row['gflops_best']:.1f} |"
+        )
     threads = {k: v.get("threads") for k, v in results.items() if "threads" in v}
     env_threads = next((v["env_threads"] for v in results.values() if "env_threads" in v), {})
-    lines += ["", f"Thread settings: {json.dumps(env_threads)}; per framework: "
-              f"{json.dumps(threads)}.", ""]
+    lines += [
+        "",
+        f"Thread settings: {json.dumps(env_threads)}; per framework: {json.dumps(threads)}.",
+        "",
+    ]
     markdown = "\n".join(lines)
     data = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("output",)},
@@ -529,31 +600,58 @@ def parse_args(argv):
         description="Inference images/s and training steps/s of ViT-B/16 in keras_vt, keras-hub "
         "and Hugging Face transformers (PyTorch), with the float32 matmul roofline, in one run.",
     )
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="Keras backends for keras_vt and keras-hub (default: all three).")
-    parser.add_argument("--libraries", default=",".join(LIBRARIES),
-                        help="Subset of keras_vt,keras_hub,hf (default: all).")
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help="Keras backends for keras_vt and keras-hub (default: all three).",
+    )
+    parser.add_argument(
+        "--libraries",
+        default=",".join(LIBRARIES),
+        help="Subset of keras_vt,keras_hub,hf (default: all).",
+    )
     parser.add_argument("--batch", type=int, default=8, help="Batch size (default 8).")
     parser.add_argument("--image-size", type=int, default=224, help="Image side (default 224).")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed calls first (default 3).")
-    parser.add_argument("--repeats", type=int, default=15,
-                        help="Timed inference calls (default 15).")
-    parser.add_argument("--train-repeats", type=int, default=6,
-                        help="Timed training steps (default 6; 0 skips training).")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="Intra-op threads for every framework (default: all cores).")
-    parser.add_argument("--matmul-sizes", default="1024,2048,3072",
-                        help="Square matmul sizes for the roofline (default 1024,2048,3072).")
-    parser.add_argument("--matmul-repeats", type=int, default=7,
-                        help="Timed matmuls per size (default 7).")
-    parser.add_argument("--torch-compile", action="store_true",
-                        help="Keras torch backend with jit_compile=True (torch.compile).")
-    parser.add_argument("--quick", action="store_true",
-                        help="Smoke test: batch 2, 1 warm-up, 3 repeats, 2 training steps, "
-                        "matmul n=1024,2048; writes throughput_quick.{md,json}.")
-    parser.add_argument("--output", default=None,
-                        help="Output path without extension (default benchmarks/results/"
-                        "throughput).")
+    parser.add_argument(
+        "--repeats", type=int, default=15, help="Timed inference calls (default 15)."
+    )
+    parser.add_argument(
+        "--train-repeats",
+        type=int,
+        default=6,
+        help="Timed training steps (default 6; 0 skips training).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="Intra-op threads for every framework (default: all cores).",
+    )
+    parser.add_argument(
+        "--matmul-sizes",
+        default="1024,2048,3072",
+        help="Square matmul sizes for the roofline (default 1024,2048,3072).",
+    )
+    parser.add_argument(
+        "--matmul-repeats", type=int, default=7, help="Timed matmuls per size (default 7)."
+    )
+    parser.add_argument(
+        "--torch-compile",
+        action="store_true",
+        help="Keras torch backend with jit_compile=True (torch.compile).",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Smoke test: batch 2, 1 warm-up, 3 repeats, 2 training steps, "
+        "matmul n=1024,2048; writes throughput_quick.{md,json}.",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="Output path without extension (default benchmarks/results/throughput).",
+    )
     parser.add_argument("--verbose", action="store_true", help="Show the workers' stderr.")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--library", help=argparse.SUPPRESS)
@@ -586,15 +684,20 @@ def main(argv=None):
         return 0
     flops = vit_flops(**dict(VIT_B16, image_size=args.image_size))
     parts = ", ".join(f"{k} {v / 1e6:.1f}M" for k, v in flops["macs_by_part"].items())
-    print(f"ViT-B/16 @ {args.image_size}: {flops['macs'] / 1e9:.3f} G multiply-adds per image "
-          f"({parts}); {flops['flops'] / 1e9:.2f} GFLOP (published: ~17.6 G multiply-adds).")
+    print(
+        f"ViT-B/16 @ {args.image_size}: {flops['macs'] / 1e9:.3f} G multiply-adds per image "
+        f"({parts}); {flops['flops'] / 1e9:.2f} GFLOP (published: ~17.6 G multiply-adds)."
+    )
     started_load = list(os.getloadavg())
     results = run_jobs(args)
     finished_load = list(os.getloadavg())
     markdown, data = report(args, results, flops, started_load, finished_load)
     print(markdown)
-    output = Path(args.output) if args.output else RESULTS / (
-        "throughput_quick" if args.quick else "throughput")
+    output = (
+        Path(args.output)
+        if args.output
+        else RESULTS / ("throughput_quick" if args.quick else "throughput")
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".md").write_text(markdown)
     output.with_suffix(".json").write_text(json.dumps(data, indent=1))
