@@ -106,24 +106,32 @@ def summarize(seconds):
 
 
 def time_calls(fn, warmup, repeats, desc):
-    """Calls `fn` `warmup` times untimed (first-call time recorded), then `repeats` times timed."""
+    """Calls `fn` `warmup` times untimed (first-call time recorded), then `repeats` times timed.
+
+    Besides wall-clock seconds it records the process CPU seconds of each timed call (all threads):
+    on an idle machine CPU / wall is close to the thread count; much less means the run had to
+    share its cores, and its wall times are pessimistic.
+    """
     from tqdm import tqdm
 
     first = None
-    times = []
+    times, cpu = [], []
     bar = tqdm(total=warmup + repeats, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
     for i in range(warmup + repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         elapsed = time.perf_counter() - start
         if i == 0:
             first = elapsed
         if i >= warmup:
             times.append(elapsed)
+            cpu.append(time.process_time() - start_cpu)
         bar.update()
     bar.close()
     stats = summarize(times)
     stats["first_call"] = first
+    stats["cpu_median"] = float(np.median(cpu))
+    stats["cpu_per_wall"] = float(np.sum(cpu) / np.sum(times))
     return stats
 
 
@@ -512,8 +520,8 @@ def report(args, results, flops, started_load, finished_load):
         else "Roofline: not measured.",
         "",
         "| library | backend | inference img/s [IQR] | vs keras-hub | vs HF | "
-        "% roofline (inf.) | train steps/s [IQR] | % roofline (train) | mode |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "% roofline (inf.) | train steps/s [IQR] | % roofline (train) | cores busy | mode |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     hf = results.get("hf/torch", {})
     hf_rate = rate(args.batch, hf["inference"]["median"]) if "inference" in hf else None
@@ -521,7 +529,7 @@ def report(args, results, flops, started_load, finished_load):
     for key, result in results.items():
         library, backend = key.split("/")
         if "error" in result:
-            lines.append(f"| {LIBRARY_NAMES[library]} | {backend} | failed | | | | | | |")
+            lines.append(f"| {LIBRARY_NAMES[library]} | {backend} | failed | | | | | | | |")
             continue
         inf = result["inference"]
         images_per_s = rate(args.batch, inf["median"])
@@ -540,6 +548,7 @@ def report(args, results, flops, started_load, finished_load):
             "vs_hf": vs_hf,
             "roofline_fraction_inference": inf_frac,
             "mode": result.get("mode"),
+            "cpu_per_wall": inf.get("cpu_per_wall"),
         }
         train_cell = frac_cell = ""
         if "training" in result:
@@ -557,7 +566,7 @@ def report(args, results, flops, started_load, finished_load):
         lines.append(
             f"| {LIBRARY_NAMES[library]} | {backend} | {images_per_s:.2f} [{low:.2f}-{high:.2f}] | "
             f"{vs_hub} | {vs_hf} | {100 * inf_frac:.0f}% | {train_cell} | {frac_cell} | "
-            f"{result.get('mode', '')} |"
+            f"{inf.get('cpu_per_wall', float('nan')):.2f} | {result.get('mode', '')} |"
         )
     lines += [
         "",
@@ -570,11 +579,14 @@ def report(args, results, flops, started_load, finished_load):
         lines.append(
             f"| {row['library']} | {row['n']} | {row['gflops']:.1f} | {row['gflops_best']:.1f} |"
         )
+    lines += summary(table)
     threads = {k: v.get("threads") for k, v in results.items() if "threads" in v}
     env_threads = next((v["env_threads"] for v in results.values() if "env_threads" in v), {})
     lines += [
         "",
-        f"Thread settings: {json.dumps(env_threads)}; per framework: {json.dumps(threads)}.",
+        f"Thread settings: {json.dumps(env_threads)}; per framework: {json.dumps(threads)}. "
+        "Cores busy: process CPU seconds per wall second during the timed inference calls "
+        f"(ideal: {args.threads}; less means the cores were shared with other processes).",
         "",
     ]
     markdown = "\n".join(lines)
@@ -592,6 +604,53 @@ def report(args, results, flops, started_load, finished_load):
         "raw": results,
     }
     return markdown, data
+
+
+def summary(table):
+    """The acceptance targets, checked on keras_vt's fastest backend."""
+    ours = [r for r in table if r["library"] == "keras_vt"]
+    hub = [r for r in table if r["library"] == "keras_hub"]
+    hf = [r for r in table if r["library"] == "hf"]
+    if not ours:
+        return []
+    best = max(ours, key=lambda r: r["images_per_s"])
+    lines = [
+        "",
+        f"Targets, keras_vt on its fastest backend ({best['backend']}, "
+        f"{best['images_per_s']:.2f} img/s):",
+        "",
+    ]
+    checks = []
+    if hub:
+        same = [r for r in hub if r["backend"] == best["backend"]]
+        fastest_hub = max(hub, key=lambda r: r["images_per_s"])
+        for label, ref in (
+            ("same backend", same[0] if same else None),
+            ("keras-hub's fastest backend", fastest_hub),
+        ):
+            if ref:
+                checks.append(
+                    (
+                        f">= 1.0x keras-hub ({label}: {ref['backend']})",
+                        best["images_per_s"] / ref["images_per_s"],
+                        1.0,
+                        "x",
+                    )
+                )
+    if hf:
+        checks.append(
+            (
+                ">= 1.5x HF transformers (PyTorch)",
+                best["images_per_s"] / hf[0]["images_per_s"],
+                1.5,
+                "x",
+            )
+        )
+    checks.append((">= 80% of the matmul roofline", best["roofline_fraction_inference"], 0.8, "%"))
+    for label, value, target, unit in checks:
+        shown = f"{100 * value:.0f}%" if unit == "%" else f"{value:.2f}x"
+        lines.append(f"- {label}: {shown} ({'met' if value >= target else 'NOT met'})")
+    return lines
 
 
 def parse_args(argv):
