@@ -2,6 +2,7 @@
 
 from keras_vt.layers.attention import MultiHeadSelfAttention, attend, causal_mask
 from keras_vt.layers.patching import PatchEmbedding, check_images
+from keras_vt.layers.pooling import AttentionPool2D
 from keras_vt.layers.position import (
     PositionEmbedding,
     SinCosPositionEmbedding2D,

@@ -1,0 +1,3 @@
+"""Fit-compatible objectives and evaluation metrics."""
+
+from keras_vt.training.contrastive import LatestValue, clip_loss, in_batch_accuracy
