@@ -1,0 +1,28 @@
+"""Loading checkpoints of other implementations (Hugging Face, timm) into keras_vt models.
+
+Nothing is downloaded: converters read local files. State dicts are read without executing pickled
+code (safetensors, or `torch.load(weights_only=True)`), and loaded strictly: a checkpoint that does
+not match raises one `ValueError` listing missing keys, unexpected keys and shape mismatches.
+`convert_checkpoint(src, dst)` picks the converter from the checkpoint itself.
+"""
+
+from keras_vt.convert.api import (
+    convert_checkpoint,
+    register_hf_converter,
+    register_state_dict_converter,
+)
+from keras_vt.convert.checkpoint import WeightPlan, load_state_dict, read_hf_config
+from keras_vt.convert.vit import (
+    HF_VIT_LAYOUT,
+    TIMM_VIT_LAYOUT,
+    convert_hf_vit,
+    convert_timm_vit,
+    hf_vit_config,
+    plan_vit,
+    timm_vit_config,
+)
+
+register_hf_converter("vit", convert_hf_vit)
+register_state_dict_converter(
+    "timm ViT", lambda keys: {"patch_embed.proj.weight", "pos_embed"} <= keys, convert_timm_vit
+)
