@@ -224,8 +224,9 @@ def test_bad_checkpoint_lists_every_problem_and_loads_nothing(tmp_path):
     state["vit.encoder.layer.1.extra.weight"] = np.zeros((3,), "float32")
     state["vit.layernorm.weight"] = np.ones((31,), "float32")
 
-    model = VisionTransformer(image_size=32, patch_size=8, hidden_dim=32, depth=2, num_heads=2,
-                              mlp_dim=64, num_classes=5)
+    model = VisionTransformer(
+        image_size=32, patch_size=8, hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, num_classes=5
+    )
     before = [to_numpy(w) for w in model.weights]
     plan = plan_vit(model, HF_VIT_LAYOUT, prefix="vit.", head=[("head", "classifier")])
     with pytest.raises(ValueError) as info:
@@ -247,15 +248,16 @@ def test_position_table_of_the_wrong_grid_is_a_shape_mismatch(tmp_path):
     config["image_size"] = 40
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump(config, f)
-    with pytest.raises(ValueError, match=r"position_embeddings: checkpoint \(1, 17, 32\), "
-                       r"expected \(1, 26, 32\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"position_embeddings: checkpoint \(1, 17, 32\), "
+        r"expected \(1, 26, 32\)",
+    ):
         convert_hf_vit(directory)
 
 
 def test_checkpoint_of_another_architecture(tmp_path):
-    beit = save(
-        hf_model("BeitForImageClassification", **SMALL_VIT), tmp_path / "beit"
-    )
+    beit = save(hf_model("BeitForImageClassification", **SMALL_VIT), tmp_path / "beit")
     with pytest.raises(ValueError, match="model_type='beit'"):
         convert_checkpoint(beit)
     # The same weights under a ViT config: nothing matches, and the error says so.

@@ -246,7 +246,10 @@ class WeightPlan:
                 "present: is this a checkpoint for another architecture?"
             )
         return (
-            f"Checkpoint does not match {self.description}: " + "; ".join(parts) + "." + hint
+            f"Checkpoint does not match {self.description}: "
+            + "; ".join(parts)
+            + "."
+            + hint
             + " Nothing was loaded."
         )
 

@@ -285,7 +285,9 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
         )
     if not include_top:
         state = _drop(state, ("classifier.",), "include_top=False")
-    state = _drop(state, (prefix + "pooler.",), "ViTModel pooler; the backbone output is the class token")
+    state = _drop(
+        state, (prefix + "pooler.",), "ViTModel pooler; the backbone output is the class token"
+    )
     checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
     if image_size is not None:
         kwargs["image_size"] = image_size
