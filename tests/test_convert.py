@@ -279,3 +279,19 @@ def test_unsupported_options_and_paths(tmp_path):
         convert_checkpoint(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="dst"):
         convert_checkpoint(str(tmp_path), str(tmp_path / "model.h5"))
+
+
+def test_cli_convert(tmp_path, capsys):
+    from keras_vt.cli import main
+
+    reference = hf_model("ViTForImageClassification", **SMALL_VIT)
+    source, destination = save(reference, tmp_path / "vit"), str(tmp_path / "vit.keras")
+    assert main(["convert", source, destination]) == 0
+    x = pixels(32)
+    np.testing.assert_allclose(
+        to_numpy(keras.saving.load_model(destination)(nhwc(x))),
+        hf_run(reference, x).logits.numpy(),
+        atol=ATOL,
+    )
+    assert main(["convert", str(tmp_path / "nothing"), destination]) == 2
+    assert "Checkpoint not found" in capsys.readouterr().err

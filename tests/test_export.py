@@ -224,3 +224,14 @@ def test_bad_arguments(tmp_path):
         keras_vt.export.export(str(tmp_path / "missing.keras"), str(tmp_path / "out"))
     with pytest.raises(ValueError, match="Unknown model name"):
         keras_vt.export.export("vit_nonexistent", str(tmp_path / "out"))
+
+
+@needs_tf_or_jax
+def test_cli_export(tmp_path):
+    from keras_vt.cli import main
+
+    source = str(tmp_path / "model.keras")
+    keras_vt.create_model(image_families()[0], tiny=True, num_classes=3).save(source)
+    assert main(["export", source, str(tmp_path / "served")]) == 0
+    assert os.path.isfile(tmp_path / "served" / "saved_model.pb")
+    assert main(["export", "vit_nonexistent", str(tmp_path / "other")]) == 2

@@ -1,9 +1,10 @@
-"""Loading checkpoints of other implementations (Hugging Face, timm) into keras_vt models.
+"""Loading checkpoints of other implementations (Hugging Face, torchvision, timm) into keras_vt.
 
-Nothing is downloaded: converters read local files. State dicts are read without executing pickled
-code (safetensors, or `torch.load(weights_only=True)`), and loaded strictly: a checkpoint that does
-not match raises one `ValueError` listing missing keys, unexpected keys and shape mismatches.
-`convert_checkpoint(src, dst)` picks the converter from the checkpoint itself.
+Nothing is downloaded: converters read local files or in-memory state dicts. State dicts are read
+without executing pickled code (safetensors, or `torch.load(weights_only=True)`), and loaded
+strictly: a checkpoint that does not match raises one `ValueError` listing missing keys,
+unexpected keys and shape mismatches. `convert_checkpoint(src, dst)` picks the converter from the
+checkpoint itself.
 """
 
 from keras_vt.convert.api import (
@@ -12,6 +13,13 @@ from keras_vt.convert.api import (
     register_state_dict_converter,
 )
 from keras_vt.convert.checkpoint import WeightPlan, load_state_dict, read_hf_config
+from keras_vt.convert.hf_resnet import (
+    convert_hf_resnet,
+    convert_torchvision_resnet,
+    hf_resnet_to_torchvision_keys,
+    load_torchvision_resnet_weights,
+    resnet_config_from_state_dict,
+)
 from keras_vt.convert.vit import (
     HF_VIT_LAYOUT,
     TIMM_VIT_LAYOUT,
