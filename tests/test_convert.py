@@ -154,20 +154,28 @@ def test_unseen_configuration_matches(tmp_path):
     assert_attention_matches(model, x, expected.attentions)
 
 
-def timm_state_from_hf(state, depth):
+def timm_state_from_hf(state, depth, prefix="vit."):
     """The same weights under timm's names (q, k, v stacked into one qkv projection)."""
     timm = {
-        "cls_token": state["vit.embeddings.cls_token"],
-        "pos_embed": state["vit.embeddings.position_embeddings"],
-        "patch_embed.proj.weight": state["vit.embeddings.patch_embeddings.projection.weight"],
-        "patch_embed.proj.bias": state["vit.embeddings.patch_embeddings.projection.bias"],
-        "norm.weight": state["vit.layernorm.weight"],
-        "norm.bias": state["vit.layernorm.bias"],
-        "head.weight": state["classifier.weight"],
-        "head.bias": state["classifier.bias"],
+        "cls_token": state[prefix + "embeddings.cls_token"],
+        "pos_embed": state[prefix + "embeddings.position_embeddings"],
+        "patch_embed.proj.weight": state[prefix + "embeddings.patch_embeddings.projection.weight"],
+        "patch_embed.proj.bias": state[prefix + "embeddings.patch_embeddings.projection.bias"],
+        "norm.weight": state[prefix + "layernorm.weight"],
+        "norm.bias": state[prefix + "layernorm.bias"],
     }
+    for theirs, mine in (
+        ("classifier", "head"),
+        ("cls_classifier", "head"),
+        ("distillation_classifier", "head_dist"),
+    ):
+        for part in ("weight", "bias"):
+            if f"{theirs}.{part}" in state:
+                timm[f"{mine}.{part}"] = state[f"{theirs}.{part}"]
+    if prefix + "embeddings.distillation_token" in state:
+        timm["dist_token"] = state[prefix + "embeddings.distillation_token"]
     for i in range(depth):
-        hf, ours = f"vit.encoder.layer.{i}.", f"blocks.{i}."
+        hf, ours = f"{prefix}encoder.layer.{i}.", f"blocks.{i}."
         for part in ("weight", "bias"):
             timm[ours + f"attn.qkv.{part}"] = np.concatenate(
                 [state[hf + f"attention.attention.{n}.{part}"] for n in ("query", "key", "value")]
@@ -295,3 +303,75 @@ def test_cli_convert(tmp_path, capsys):
     )
     assert main(["convert", str(tmp_path / "nothing"), destination]) == 2
     assert "Checkpoint not found" in capsys.readouterr().err
+
+
+SMALL_DEIT = dict(SMALL_VIT, hidden_size=64, layer_norm_eps=1e-6)
+
+
+def test_hf_deit_with_teacher_matches_both_heads(tmp_path):
+    from keras_vt.models.deit import DistilledDeiT
+
+    reference = hf_model("DeiTForImageClassificationWithTeacher", seed=8, **SMALL_DEIT)
+    x = pixels(32, seed=9)
+    expected = hf_run(reference, x)
+    destination = str(tmp_path / "deit.keras")
+    model = convert_checkpoint(save(reference, tmp_path / "deit"), destination)
+    assert isinstance(model, DistilledDeiT) and model.normalization == "imagenet"
+    np.testing.assert_allclose(to_numpy(model(nhwc(x))), expected.logits.numpy(), atol=ATOL)
+    class_logits, distillation_logits = model(nhwc(x), training=True)
+    np.testing.assert_allclose(to_numpy(class_logits), expected.cls_logits.numpy(), atol=ATOL)
+    np.testing.assert_allclose(
+        to_numpy(distillation_logits), expected.distillation_logits.numpy(), atol=ATOL
+    )
+    assert_attention_matches(model, x, expected.attentions)
+
+    x48 = pixels(48, seed=10)
+    expected = hf_run(reference, x48, interpolate_pos_encoding=True)
+    larger = DistilledDeiT(**{**model.get_config(), "image_size": 48, "name": None})
+    keras_vt.models.load_weights(larger, destination)
+    np.testing.assert_allclose(to_numpy(larger(nhwc(x48))), expected.logits.numpy(), atol=ATOL)
+    assert_attention_matches(larger, x48, expected.attentions)
+
+    timm_path = str(tmp_path / "timm_deit.safetensors")
+    from safetensors.numpy import save_file
+
+    save_file(timm_state_from_hf(load_state_dict(tmp_path / "deit"), 2, "deit."), timm_path)
+    from_timm = convert_checkpoint(timm_path)
+    assert isinstance(from_timm, DistilledDeiT)
+    np.testing.assert_allclose(
+        to_numpy(from_timm(nhwc(x))), hf_run(reference, x).logits.numpy(), atol=ATOL
+    )
+
+
+def test_hf_deit_class_head_only_matches(tmp_path):
+    reference = hf_model("DeiTForImageClassification", seed=11, **SMALL_DEIT)
+    x = pixels(32, seed=12)
+    expected = hf_run(reference, x)
+    model = convert_checkpoint(save(reference, tmp_path / "deit"))
+    assert "head_dist" not in {layer.name for layer in model.layers}
+    np.testing.assert_allclose(to_numpy(model(nhwc(x))), expected.logits.numpy(), atol=ATOL)
+    assert_attention_matches(model, x, expected.attentions)
+
+
+def test_hf_deit_backbone_matches_mean_of_tokens(tmp_path):
+    reference = hf_model("DeiTModel", seed=13, **SMALL_DEIT)
+    x = pixels(32, seed=14)
+    expected = hf_run(reference, x)
+    with pytest.warns(UserWarning, match="pooler"):
+        model = convert_checkpoint(save(reference, tmp_path / "deit"))
+    np.testing.assert_allclose(
+        to_numpy(model(nhwc(x))),
+        expected.last_hidden_state[:, :2].mean(1).numpy(),
+        atol=ATOL,
+    )
+
+
+def test_hf_vit_with_imagenet_preprocessing_becomes_deit(tmp_path):
+    """facebook/deit-* (non-distilled) checkpoints are ViTs normalised with ImageNet mean/std."""
+    from keras_vt.models.deit import DeiT
+
+    directory = save(hf_model("ViTForImageClassification", **SMALL_VIT), tmp_path / "vit")
+    with open(os.path.join(directory, "preprocessor_config.json"), "w") as f:
+        json.dump({"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}, f)
+    model = convert_checkpoint(directory)
+    assert isinstance(model, DeiT) and model.normalization == "imagenet"

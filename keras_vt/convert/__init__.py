@@ -23,6 +23,7 @@ from keras_vt.convert.hf_resnet import (
 from keras_vt.convert.vit import (
     HF_VIT_LAYOUT,
     TIMM_VIT_LAYOUT,
+    convert_hf_deit,
     convert_hf_vit,
     convert_timm_vit,
     hf_vit_config,
@@ -31,6 +32,7 @@ from keras_vt.convert.vit import (
 )
 
 register_hf_converter("vit", convert_hf_vit)
+register_hf_converter("deit", convert_hf_deit)
 register_state_dict_converter(
-    "timm ViT", lambda keys: {"patch_embed.proj.weight", "pos_embed"} <= keys, convert_timm_vit
+    "timm ViT/DeiT", lambda keys: {"patch_embed.proj.weight", "pos_embed"} <= keys, convert_timm_vit
 )

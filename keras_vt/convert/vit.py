@@ -263,18 +263,19 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
         A `keras_vt.models.vit.VisionTransformer` whose output, for the same normalised pixels
         (channels last), equals the checkpoint's logits (or `last_hidden_state[:, 0]` without a
         head). A `ViTModel`'s pooler (dense + tanh) is not part of keras_vt's ViT and is dropped
-        with a warning.
+        with a warning. When the directory's `preprocessor_config.json` normalises with the
+        ImageNet mean and std (as the `facebook/deit-*` checkpoints, which are ViTs), the model is
+        a keras_vt `DeiT` (same architecture, ImageNet normalisation).
 
     Example:
 
     >>> model = keras_vt.convert.convert_hf_vit("checkpoints/vit-tiny")
     >>> model.save("vit-tiny.keras")
     """
-    from keras_vt.models.vit import VisionTransformer
-
     config, state = _source(source, progress)
     _check_model_type(config, ("vit",))
     kwargs = hf_vit_config(config)
+    model_class = _vit_class(hf_normalization(source, "inception"))
     prefix = "vit." if any(k.startswith("vit.") for k in state) else ""
     has_head = "classifier.weight" in state
     include_top = has_head if include_top is None else include_top
@@ -291,7 +292,7 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
     checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
     if image_size is not None:
         kwargs["image_size"] = image_size
-    model = VisionTransformer(**kwargs, include_top=include_top, dtype=dtype)
+    model = model_class(**kwargs, include_top=include_top, dtype=dtype)
     plan = plan_vit(
         model,
         HF_VIT_LAYOUT,
@@ -304,13 +305,125 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
     return model
 
 
+def hf_normalization(source, default):
+    """The keras_vt normalisation named by a directory's `preprocessor_config.json`, if any."""
+    import json
+    import os
+
+    from keras_vt.preprocessing import NORMALIZATIONS
+
+    path = (
+        os.path.join(os.fspath(source), "preprocessor_config.json")
+        if isinstance(source, (str, os.PathLike))
+        else None
+    )
+    if path is None or not os.path.isfile(path):
+        return default
+    with open(path) as f:
+        config = json.load(f)
+    if "image_mean" not in config or "image_std" not in config:
+        return default
+    for name, (mean, std) in NORMALIZATIONS.items():
+        if np.allclose(config["image_mean"], mean, atol=1e-3) and np.allclose(
+            config["image_std"], std, atol=1e-3
+        ):
+            return name
+    warnings.warn(
+        f"{path} normalises with mean={config['image_mean']}, std={config['image_std']}, which "
+        f"match none of keras_vt's normalizations {sorted(NORMALIZATIONS)}: the converted model "
+        f"uses {default!r}; preprocess its inputs yourself.",
+        stacklevel=3,
+    )
+    return default
+
+
+def _vit_class(normalization):
+    """ViT-architecture class with the given input normalisation (ViT: inception, DeiT: imagenet)."""
+    if normalization == "imagenet":
+        from keras_vt.models.deit import DeiT
+
+        return DeiT
+    from keras_vt.models.vit import VisionTransformer
+
+    return VisionTransformer
+
+
+def convert_hf_deit(
+    source, image_size=None, include_top=None, dtype=None, progress=None, head_fusion="mean_logits"
+):
+    """Builds a keras_vt `DistilledDeiT` from a Hugging Face DeiT checkpoint directory.
+
+    Args:
+        source: a directory with `config.json` and weights (`save_pretrained` layout), or a
+            `(config_dict, state_dict)` pair, of `DeiTForImageClassificationWithTeacher` (both
+            heads), `DeiTForImageClassification` (class-token head only) or `DeiTModel`.
+        image_size: build the model at another resolution (position table resampled bicubically,
+            as transformers' `interpolate_pos_encoding=True`).
+        include_top: keep the classifier(s); by default when the checkpoint has them.
+        dtype: dtype policy of the Keras model.
+        progress: progress bars while reading and assigning; by default for files over 100 MiB.
+        head_fusion: with two heads, how inference combines them: "mean_logits" is what
+            transformers returns ((cls_logits + distillation_logits) / 2).
+
+    Returns:
+        A `keras_vt.models.deit.DistilledDeiT` whose output (inference) equals the checkpoint's
+        `logits`; in training it returns `(cls_logits, distillation_logits)`. Without a head the
+        output is the mean of the normalised class and distillation tokens (a `DeiTModel`'s
+        pooler is dropped with a warning).
+
+    Example:
+
+    >>> model = keras_vt.convert.convert_hf_deit("checkpoints/deit-tiny-distilled")
+    """
+    from keras_vt.models.deit import DistilledDeiT
+
+    config, state = _source(source, progress)
+    _check_model_type(config, ("deit",))
+    kwargs = hf_vit_config(config)
+    prefix = "deit." if any(k.startswith("deit.") for k in state) else ""
+    if "cls_classifier.weight" in state:
+        heads = [("head", "cls_classifier"), ("head_dist", "distillation_classifier")]
+    elif "classifier.weight" in state:
+        heads = [("head", "classifier")]
+        kwargs["distillation_head"] = False
+    else:
+        heads = []
+    include_top = bool(heads) if include_top is None else include_top
+    if include_top and not heads:
+        raise ValueError(
+            "include_top=True but the checkpoint has no classifier (a DeiTModel backbone): "
+            "expected cls_classifier.weight or classifier.weight; pass include_top=False."
+        )
+    if not include_top:
+        state = _drop(state, tuple(f"{key}." for _, key in heads), "include_top=False")
+        heads = []
+        kwargs.pop("distillation_head", None)
+    state = _drop(
+        state, (prefix + "pooler.",), "DeiTModel pooler; the backbone output is the tokens"
+    )
+    checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
+    if image_size is not None:
+        kwargs["image_size"] = image_size
+    model = DistilledDeiT(**kwargs, include_top=include_top, head_fusion=head_fusion, dtype=dtype)
+    plan = plan_vit(
+        model,
+        HF_VIT_LAYOUT,
+        prefix=prefix,
+        checkpoint_grid=checkpoint_grid,
+        head=heads,
+        description=f"a Hugging Face DeiT of config {kwargs}",
+    )
+    plan.load(state, progress=progress)
+    return model
+
+
 def image_grid_of(image_size, patch_size):
     height, width = _size(image_size, "image_size")
     return height // patch_size, width // patch_size
 
 
 def timm_vit_config(state_dict, num_heads=None):
-    """`VisionTransformer` arguments inferred from a timm ViT state dict's keys and shapes.
+    """Model arguments inferred from a timm ViT/DeiT state dict's keys and shapes.
 
     The number of heads is not in the shapes: it is `hidden_dim // 64` (every timm and paper
     ViT/DeiT size) unless `num_heads` is given.
@@ -355,13 +468,27 @@ def timm_vit_config(state_dict, num_heads=None):
 
 
 def convert_timm_vit(
-    source, image_size=None, include_top=None, dtype=None, progress=None, **config
+    source,
+    image_size=None,
+    include_top=None,
+    dtype=None,
+    progress=None,
+    family="vit",
+    head_fusion="mean_logits",
+    **config,
 ):
-    """Builds a keras_vt ViT from a timm-style ViT state dict (file or mapping).
+    """Builds a keras_vt ViT or DeiT from a timm-style ViT/DeiT state dict (file or mapping).
+
+    A state dict with a `dist_token` (timm `VisionTransformerDistilled`) becomes a
+    `DistilledDeiT` (`head` and `head_dist`; inference returns the mean of both logits, as timm
+    does in eval mode). Otherwise the weights cannot tell a ViT from a DeiT, which differ only in
+    input normalisation: `family` says which ("vit": inception, "deit": ImageNet mean/std).
 
     Args:
         source: a `.safetensors` / `.pth` / `.bin` file of a timm `VisionTransformer`, or the
             state dict itself.
+        family: "vit" or "deit", for checkpoints without a distillation token.
+        head_fusion: how a distilled DeiT combines its heads at inference ("mean_logits").
         image_size: build the model at another resolution (position table resampled).
         include_top: keep the classifier; by default when the checkpoint has `head.weight`.
         dtype: dtype policy of the Keras model.
@@ -372,14 +499,10 @@ def convert_timm_vit(
 
     >>> model = keras_vt.convert.convert_timm_vit("vit_small_patch16_224.safetensors")
     """
-    from keras_vt.models.vit import VisionTransformer
-
+    if family not in ("vit", "deit"):
+        raise ValueError(f"Unknown family={family!r}: expected 'vit' or 'deit'.")
     state = _timm_state(source, progress)
-    if "dist_token" in state:
-        raise ValueError(
-            "This timm checkpoint has a dist_token (a distilled DeiT): expected a plain ViT. "
-            "Use keras_vt.convert.convert_checkpoint, which dispatches distilled DeiTs."
-        )
+    distilled = "dist_token" in state
     inferred = timm_vit_config(state, num_heads=config.pop("num_heads", None))
     checkpoint_grid = image_grid_of(inferred["image_size"], inferred["patch_size"])
     inferred.update(config)
@@ -390,17 +513,27 @@ def convert_timm_vit(
             "include_top=True but the checkpoint has no classifier: expected head.weight; "
             "pass include_top=False."
         )
+    heads = [("head", "head")] + ([("head_dist", "head_dist")] if distilled else [])
     if not include_top:
-        state = _drop(state, ("head.",), "include_top=False")
+        state = _drop(state, ("head.", "head_dist."), "include_top=False")
+        heads = []
     if image_size is not None:
         inferred["image_size"] = image_size
-    model = VisionTransformer(**inferred, include_top=include_top, dtype=dtype)
+    if distilled:
+        from keras_vt.models.deit import DistilledDeiT
+
+        model = DistilledDeiT(
+            **inferred, include_top=include_top, head_fusion=head_fusion, dtype=dtype
+        )
+    else:
+        model_class = _vit_class("imagenet" if family == "deit" else "inception")
+        model = model_class(**inferred, include_top=include_top, dtype=dtype)
     plan = plan_vit(
         model,
         TIMM_VIT_LAYOUT,
         checkpoint_grid=checkpoint_grid,
-        head=[("head", "head")] if include_top else None,
-        description=f"a timm ViT of config {inferred}",
+        head=heads,
+        description=f"a timm {'distilled DeiT' if distilled else family} of config {inferred}",
     )
     plan.load(state, progress=progress)
     return model
