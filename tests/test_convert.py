@@ -380,3 +380,14 @@ def test_hf_vit_with_imagenet_preprocessing_becomes_deit(tmp_path):
         json.dump({"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}, f)
     model = convert_checkpoint(directory)
     assert isinstance(model, DeiT) and model.normalization == "imagenet"
+
+
+def test_new_head_for_fine_tuning(tmp_path):
+    directory = save(hf_model("ViTForImageClassification", **SMALL_VIT), tmp_path / "vit")
+    with pytest.warns(UserWarning, match="num_classes=3 replaces the checkpoint's 5 classes"):
+        model = convert_hf_vit(directory, num_classes=3)
+    assert model.num_classes == 3 and tuple(model.get_layer("head").kernel.shape) == (32, 3)
+    same = convert_hf_vit(directory)
+    for ours, theirs in zip(model.weights, same.weights):
+        if not ours.path.startswith("head"):
+            np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))

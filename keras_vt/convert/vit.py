@@ -237,6 +237,20 @@ def _drop(state, prefixes, why):
     return {k: v for k, v in state.items() if k not in dropped}
 
 
+def _new_head(state, heads, kwargs, num_classes):
+    """With `num_classes` other than the checkpoint's, its heads are dropped for fresh ones."""
+    if num_classes is None or num_classes == kwargs.get("num_classes"):
+        return state, heads
+    state = _drop(
+        state,
+        tuple(f"{key}." for _, key in heads),
+        f"num_classes={num_classes} replaces the checkpoint's {kwargs.get('num_classes')} "
+        "classes; the new head is randomly initialised, for fine-tuning",
+    )
+    kwargs["num_classes"] = num_classes
+    return state, []
+
+
 def _check_model_type(config, expected):
     model_type = config.get("model_type")
     if model_type not in expected:
@@ -246,7 +260,9 @@ def _check_model_type(config, expected):
         )
 
 
-def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progress=None):
+def convert_hf_vit(
+    source, image_size=None, include_top=None, num_classes=None, dtype=None, progress=None
+):
     """Builds a keras_vt `VisionTransformer` from a Hugging Face ViT checkpoint directory.
 
     Args:
@@ -256,6 +272,9 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
         image_size: build the model at another resolution; the position table is resampled
             (bicubic, as `interpolate_pos_encoding=True` in transformers).
         include_top: keep the classifier; by default, when the checkpoint has one.
+        num_classes: a new classifier of this many classes (randomly initialised, for
+            fine-tuning) instead of the checkpoint's; the checkpoint's head is dropped with a
+            warning.
         dtype: dtype policy of the Keras model.
         progress: progress bars while reading and assigning; by default for files over 100 MiB.
 
@@ -289,6 +308,8 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
     state = _drop(
         state, (prefix + "pooler.",), "ViTModel pooler; the backbone output is the class token"
     )
+    heads = [("head", "classifier")] if include_top else []
+    state, heads = _new_head(state, heads, kwargs, num_classes if include_top else None)
     checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
     if image_size is not None:
         kwargs["image_size"] = image_size
@@ -298,7 +319,7 @@ def convert_hf_vit(source, image_size=None, include_top=None, dtype=None, progre
         HF_VIT_LAYOUT,
         prefix=prefix,
         checkpoint_grid=checkpoint_grid,
-        head=[("head", "classifier")] if include_top else None,
+        head=heads,
         description=f"a Hugging Face ViT of config {kwargs}",
     )
     plan.load(state, progress=progress)
@@ -349,7 +370,13 @@ def _vit_class(normalization):
 
 
 def convert_hf_deit(
-    source, image_size=None, include_top=None, dtype=None, progress=None, head_fusion="mean_logits"
+    source,
+    image_size=None,
+    include_top=None,
+    num_classes=None,
+    dtype=None,
+    progress=None,
+    head_fusion="mean_logits",
 ):
     """Builds a keras_vt `DistilledDeiT` from a Hugging Face DeiT checkpoint directory.
 
@@ -360,6 +387,9 @@ def convert_hf_deit(
         image_size: build the model at another resolution (position table resampled bicubically,
             as transformers' `interpolate_pos_encoding=True`).
         include_top: keep the classifier(s); by default when the checkpoint has them.
+        num_classes: a new classifier of this many classes (randomly initialised, for
+            fine-tuning) instead of the checkpoint's; the checkpoint's head is dropped with a
+            warning.
         dtype: dtype policy of the Keras model.
         progress: progress bars while reading and assigning; by default for files over 100 MiB.
         head_fusion: with two heads, how inference combines them: "mean_logits" is what
@@ -401,6 +431,7 @@ def convert_hf_deit(
     state = _drop(
         state, (prefix + "pooler.",), "DeiTModel pooler; the backbone output is the tokens"
     )
+    state, heads = _new_head(state, heads, kwargs, num_classes if include_top else None)
     checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
     if image_size is not None:
         kwargs["image_size"] = image_size
@@ -471,6 +502,7 @@ def convert_timm_vit(
     source,
     image_size=None,
     include_top=None,
+    num_classes=None,
     dtype=None,
     progress=None,
     family="vit",
@@ -488,6 +520,9 @@ def convert_timm_vit(
         source: a `.safetensors` / `.pth` / `.bin` file of a timm `VisionTransformer`, or the
             state dict itself.
         family: "vit" or "deit", for checkpoints without a distillation token.
+        num_classes: a new classifier of this many classes (randomly initialised, for
+            fine-tuning) instead of the checkpoint's; the checkpoint's head is dropped with a
+            warning.
         head_fusion: how a distilled DeiT combines its heads at inference ("mean_logits").
         image_size: build the model at another resolution (position table resampled).
         include_top: keep the classifier; by default when the checkpoint has `head.weight`.
@@ -517,6 +552,7 @@ def convert_timm_vit(
     if not include_top:
         state = _drop(state, ("head.", "head_dist."), "include_top=False")
         heads = []
+    state, heads = _new_head(state, heads, inferred, num_classes if include_top else None)
     if image_size is not None:
         inferred["image_size"] = image_size
     if distilled:
