@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import keras_vt
+
 from model_case import to_numpy
 
 

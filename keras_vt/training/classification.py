@@ -12,23 +12,25 @@ def _normalize(images, mean, std):
     )
 
 
-def _load(data, image_size, num_images, batch_size, seed):
-    """(train, validation, class_names, num_val): numpy pairs for shapes, tf.data for folders."""
+def _load(data, image_size, num_images, batch_size, seed, num_classes=10):
+    """(train, validation, class_names): numpy pairs for shapes, tf.data for folders."""
     from keras_vt import data as datasets
 
     if data == "shapes":
         num_val = max(num_images // 5, 1)
-        images, labels = datasets.make_shapes(num_images + num_val, image_size, seed=seed)
+        images, labels = datasets.make_shapes(
+            num_images + num_val, image_size, seed=seed, num_classes=num_classes
+        )
         train = (images[:num_images], labels[:num_images])
         val = (images[num_images:], labels[num_images:])
-        return train, val, list(datasets.CLASS_NAMES), num_val
+        return train, val, list(datasets.CLASS_NAMES[:num_classes])
     train, class_names = datasets.image_folder_dataset(
         data, image_size, batch_size, validation_split=0.2, subset="training", seed=seed
     )
     val, _ = datasets.image_folder_dataset(
         data, image_size, batch_size, validation_split=0.2, subset="validation", seed=seed
     )
-    return train, val, class_names, None
+    return train, val, class_names
 
 
 def train_classifier(
@@ -79,7 +81,7 @@ def train_classifier(
         raise ValueError(f"Expected an output path ending in '.keras', got output={output!r}.")
     spec = get_spec(model)
     image_size = image_size or spec.image_size
-    train, val, class_names, num_val = _load(data, image_size, num_images, batch_size, seed)
+    train, val, class_names = _load(data, image_size, num_images, batch_size, seed)
     net = create_model(
         model, num_classes=len(class_names), image_size=image_size, **(overrides or {})
     )
@@ -93,7 +95,7 @@ def train_classifier(
         mean, std = np.float32(mean), np.float32(std)
         train = train.map(lambda x, y: ((x - mean) / std, y))
         validation = val.map(lambda x, y: ((x - mean) / std, y))
-        fit_args = dict(x=train)
+        fit_args = dict(x=train, shuffle=False)
         steps_per_epoch = int(train.cardinality())
     total = max(epochs * steps_per_epoch, 1)
     warmup = min(warmup_epochs * steps_per_epoch, total // 2)
