@@ -97,7 +97,7 @@ def add_image_endpoints(archive, model, activation="softmax", name="serve"):
     model's raw output (logits or embeddings); `{name}` takes uint8 images of any size, resizes and
     normalises them in the graph, and returns `{"probabilities": ...}` (classifiers with
     `activation="softmax"`), `{"logits": ...}` (`activation=None`) or `{"embeddings": ...}`
-    (models without a head).
+    (models without a head). Dual encoders (CLIP) are served through their `encode_image`.
 
     Returns:
         The `{name}` `tf.function`.
@@ -109,9 +109,10 @@ def add_image_endpoints(archive, model, activation="softmax", name="serve"):
     mean, std = normalization_constants(model)
     spatial = size if size is not None else (None, None)
     archive.track(model)
+    encode = getattr(model, "encode_image", None) or (lambda x: model(x, training=False))
     model_fn = archive.add_endpoint(
         f"{name}_normalized",
-        lambda images: model(images, training=False),
+        lambda images: encode(images),
         input_signature=[keras.InputSpec(shape=(None, *spatial, 3), dtype="float32")],
         **backend_kwargs(),
     )
@@ -174,7 +175,7 @@ def add_text_endpoint(archive, encode_text, tokenizer, context_length, name="ser
     return serve_text
 
 
-def export_saved_model(model, path, activation="softmax", verbose=False):
+def export_saved_model(model, path, activation="softmax", tokenizer=None, verbose=False):
     """Writes `model` as a TensorFlow SavedModel whose `serve` signature takes raw images.
 
     TensorFlow-only (uses TensorFlow ops); works from the TensorFlow and JAX backends.
@@ -187,11 +188,16 @@ def export_saved_model(model, path, activation="softmax", verbose=False):
             `activation=None`), `{"embeddings": (batch, dim)}` for models without a head.
         `serve_normalized`: float32 images already preprocessed, at the model's size -> the
             model's raw output (logits or embeddings).
+        `serve_text` and `serve_text_ids`, for models with a text tower (`encode_text`, e.g. CLIP)
+            when a `tokenizer` is given: raw strings (batch,) -> `{"embeddings": ...}`; the image
+            signatures then return `encode_image`'s embeddings.
 
     Args:
         model: a keras_vt image model (any registered image family), built.
         path: directory to write the SavedModel to.
         activation: "softmax" (probabilities) or None (logits) for classifiers.
+        tokenizer: for text towers, a TensorFlow tokenizer, strings (batch,) -> ids (batch,
+            context_length), saved inside the SavedModel (see `add_text_endpoint`).
         verbose: print the endpoints, as `ExportArchive.write_out` does.
 
     Returns:
@@ -211,6 +217,13 @@ def export_saved_model(model, path, activation="softmax", verbose=False):
     archive = keras.export.ExportArchive()
     serve = add_image_endpoints(archive, model, activation=activation)
     archive.add_endpoint("serving_default", serve)
+    if tokenizer is not None:
+        if not hasattr(model, "encode_text"):
+            raise ValueError(
+                f"tokenizer given but model {model.name!r} ({type(model).__name__}) has no text "
+                "tower: expected a model with encode_text (e.g. CLIP)."
+            )
+        add_text_endpoint(archive, model.encode_text, tokenizer, model.context_length)
     path = os.fspath(path)
     archive.write_out(path, verbose=verbose)
     return path
