@@ -135,6 +135,13 @@ def read_hf_config(path):
         return json.load(f)
 
 
+def hf_num_labels(config):
+    """Classes of a Hugging Face `config.json` dict (`id2label`, as transformers derives them)."""
+    if config.get("id2label"):
+        return len(config["id2label"])
+    return int(config.get("num_labels", 2))
+
+
 def linear_kernel(weight):
     """torch Linear weight (out, in) -> keras Dense kernel (in, out)."""
     return np.transpose(weight)

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from keras_vt.convert.checkpoint import WeightPlan, load_state_dict, read_hf_config
+from keras_vt.convert.checkpoint import WeightPlan, hf_num_labels, load_state_dict, read_hf_config
 from keras_vt.layers.position import resample_positions
 
 # Where each part of the network lives in each layout ({i} is the block index).
@@ -178,12 +178,6 @@ def _size(value, argument):
     raise ValueError(f"Expected {argument} as an int or (height, width), got {value!r}.")
 
 
-def _num_labels(config):
-    if config.get("id2label"):
-        return len(config["id2label"])
-    return int(config.get("num_labels", 2))
-
-
 def hf_vit_config(config):
     """`VisionTransformer` arguments from a Hugging Face ViT/DeiT `config.json` dict.
 
@@ -217,7 +211,7 @@ def hf_vit_config(config):
         depth=config["num_hidden_layers"],
         num_heads=config["num_attention_heads"],
         mlp_dim=config["intermediate_size"],
-        num_classes=_num_labels(config),
+        num_classes=hf_num_labels(config),
         layer_norm_epsilon=config.get("layer_norm_eps", 1e-12),
     )
 
