@@ -285,4 +285,4 @@ class WeightPlan:
         for (variable, *_), value in _progress(
             zip(self.entries, values), len(values), "assigning", progress
         ):
-            variable.assign(np.ascontiguousarray(value).astype(variable.dtype))
+            variable.assign(np.asarray(value, order="C").astype(variable.dtype))  # keeps 0-d
