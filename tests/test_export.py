@@ -50,6 +50,8 @@ SERVE = textwrap.dedent(
     import tensorflow as tf
 
     jobs = json.load(open(sys.argv[1]))
+    if any(job.get("tensorflow_text") for job in jobs.values()):
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
     results = {}
     for name, job in jobs.items():
         served = tf.saved_model.load(job["path"])
@@ -235,3 +237,48 @@ def test_cli_export(tmp_path):
     assert main(["export", source, str(tmp_path / "served")]) == 0
     assert os.path.isfile(tmp_path / "served" / "saved_model.pb")
     assert main(["export", "vit_nonexistent", str(tmp_path / "other")]) == 2
+
+
+@needs_tf_or_jax
+def test_clip_serves_images_and_raw_text(tmp_path):
+    """CLIP: `serve` gives encode_image's embeddings, `serve_text` tokenises strings in the graph."""
+    pytest.importorskip("keras_vt.models.clip", reason="CLIP is on branch clip")
+    from keras_vt.text import train_caption_tokenizer
+
+    captions = ["a red circle", "two blue squares", "a small green star on the left"]
+    tokenizer = train_caption_tokenizer(captions * 4, vocabulary_size=64, context_length=10)
+    clip = keras_vt.create_model(
+        "clip_vit_tiny_patch8_64",
+        tiny=True,
+        vocabulary_size=tokenizer.vocabulary_size,
+        context_length=tokenizer.context_length,
+    )
+    export_saved_model(clip, str(tmp_path / "clip"), tokenizer=tokenizer)
+    images = raw_images(50, 70)
+    texts = np.array([c.encode() for c in captions])
+    served = serve_in_fresh_process(
+        tmp_path,
+        {
+            "image": dict(
+                path=str(tmp_path / "clip"), signature="serve", array=images, dtype="uint8"
+            ),
+            "text": dict(
+                path=str(tmp_path / "clip"),
+                signature="serve_text",
+                array=texts,
+                dtype="string",
+                tensorflow_text=True,
+            ),
+        },
+    )
+    from keras_vt.preprocessing import normalization_constants
+
+    mean, std = normalization_constants(clip)
+    x = np.asarray(serving_preprocess(images, (clip.image_size,) * 2, mean, std))
+    np.testing.assert_allclose(
+        served["image/embeddings"], keras.ops.convert_to_numpy(clip.encode_image(x)), atol=ATOL
+    )
+    ids = np.asarray(tokenizer(list(captions)))
+    np.testing.assert_allclose(
+        served["text/embeddings"], keras.ops.convert_to_numpy(clip.encode_text(ids)), atol=ATOL
+    )

@@ -138,14 +138,35 @@ def add_image_endpoints(archive, model, activation="softmax", name="serve"):
     return serve
 
 
+def _trackables(obj, depth=3, seen=None):
+    """TensorFlow trackables in `obj` or its attributes (a few levels down), outermost first."""
+    tf = _tf()
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth < 0:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, tf.__internal__.tracking.Trackable) and not isinstance(obj, keras.Layer):
+        return [obj]
+    found = []
+    values = (
+        list(obj) if isinstance(obj, (list, tuple)) else list(getattr(obj, "__dict__", {}).values())
+    )
+    for value in values:
+        if not isinstance(value, (str, bytes, int, float, bool, type(None))):
+            found.extend(_trackables(value, depth - 1, seen))
+    return found
+
+
 def add_text_endpoint(archive, encode_text, tokenizer, context_length, name="serve_text"):
     """Adds `{name}`: raw strings (batch,) -> `{"embeddings": encode_text(tokenizer(strings))}`.
 
     The hook for text towers (CLIP): `tokenizer` turns a `tf.string` tensor of shape (batch,) into
     int token ids of shape (batch, context_length) with TensorFlow ops only (for instance a
-    keras_vt.text tokenizer built on tensorflow-text); when it holds TensorFlow resources (vocab
-    tables), it must be a `tf.Module` / trackable so that they are saved. `encode_text` maps ids
-    to embeddings with the variables of a model already tracked by `archive`.
+    keras_vt.text tokenizer built on tensorflow-text). The TensorFlow resources it holds (vocabulary
+    tables, tf.Modules), itself or in its attributes, are tracked so that the SavedModel carries
+    them. `encode_text` maps ids to embeddings with the variables of a model already tracked by
+    `archive`. Serving a tensorflow-text tokenizer needs `import tensorflow_text` in the serving
+    process (it registers the ops).
 
     Also adds `{name}_ids`, taking the token ids directly.
 
@@ -156,8 +177,8 @@ def add_text_endpoint(archive, encode_text, tokenizer, context_length, name="ser
     >>> add_text_endpoint(archive, clip.encode_text, tokenizer, clip.context_length)
     """
     tf = _tf()
-    if isinstance(tokenizer, tf.__internal__.tracking.Trackable):
-        archive.track(tokenizer)
+    for resource in _trackables(tokenizer):
+        archive.track(resource)
     ids_fn = archive.add_endpoint(
         f"{name}_ids",
         lambda token_ids: encode_text(token_ids),
