@@ -246,7 +246,7 @@ def test_clip_serves_images_and_raw_text(tmp_path):
     from keras_vt.text import train_caption_tokenizer
 
     captions = ["a red circle", "two blue squares", "a small green star on the left"]
-    tokenizer = train_caption_tokenizer(captions * 4, vocabulary_size=64, context_length=10)
+    tokenizer = train_caption_tokenizer(captions * 4, vocabulary_size=64, context_length=32)
     clip = keras_vt.create_model(
         "clip_vit_tiny_patch8_64",
         tiny=True,
