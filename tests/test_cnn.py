@@ -90,6 +90,17 @@ def test_mixed_precision_keeps_logits_float32():
     assert keras.backend.standardize_dtype(model(images(1, 16)).dtype) == "float32"
 
 
+def test_mixed_precision_survives_keras_save_load(tmp_path):
+    model = keras_vt.create_model("resnet18", tiny=True, num_classes=3, dtype="mixed_bfloat16")
+    path = str(tmp_path / "mixed.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.dtype_policy.name == "mixed_bfloat16"
+    assert loaded.get_layer("layer1_0_conv1").compute_dtype == "bfloat16"
+    x = images(2, 32)
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(loaded(x)))
+
+
 def test_zero_init_residual():
     model = small_resnet(zero_init_residual=True, block="bottleneck")
     assert np.all(to_numpy(model.get_layer("layer1_0_bn3").gamma) == 0)
@@ -161,6 +172,49 @@ def test_registry_overrides_are_validated():
         keras_vt.create_model("resnet18", num_classes=0)
     with pytest.raises(ValueError, match="image_size"):
         keras_vt.create_model("resnet50", image_size=31)
+
+
+# --- Attention-augmented ResNets (Bello et al., 2019).
+
+
+def test_attention_augmented_resnets_are_registered():
+    assert {"aa_resnet26", "aa_resnet50"} <= set(keras_vt.list_models("aa_*", family="cnn"))
+
+
+def test_attention_augmented_resnet_trains_and_round_trips(tmp_path):
+    from keras_vt.layers import AttentionAugmentedConv2D
+
+    keras.utils.set_random_seed(0)
+    model = keras_vt.create_model("aa_resnet26", tiny=True, num_classes=3)
+    augmented = [layer for layer in model.layers if isinstance(layer, AttentionAugmentedConv2D)]
+    assert [layer.name for layer in augmented] == [f"layer{s}_0_conv2_aa" for s in (2, 3, 4)]
+    assert augmented[0].strides == 2 and augmented[0].num_heads == 2
+    x = images(4, 32, seed=2)
+    y = np.arange(4) % 3
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    losses = model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+    path = str(tmp_path / "aa.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"attention_stages": (3,)}, "attention_stages"),
+        ({"attention_stages": (0,)}, "attention_stages"),
+        ({"attention_stages": (1,), "attention_key_ratio": 0}, "attention_key_ratio"),
+        ({"attention_stages": (1,), "attention_heads": 0}, "attention_heads"),
+    ],
+)
+def test_bad_attention_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        small_resnet(**kwargs)
 
 
 # --- Parity with Hugging Face transformers' ResNetForImageClassification (PyTorch).

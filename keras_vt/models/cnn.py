@@ -24,11 +24,15 @@ Size table (224 px, 1000 classes, trainable parameters as PyTorch counts them):
 | resnet18 | basic      | 2, 2, 2, 2   | 11,689,512 |
 | resnet26 | bottleneck | 2, 2, 2, 2   | 15,995,176 |
 | resnet50 | bottleneck | 3, 4, 6, 3   | 25,557,032 |
+
+Attention-augmented variants (`aa_resnet26`, `aa_resnet50`, Bello et al., 2019) replace the 3x3
+convolutions of stages 2-4 with `keras_vt.layers.AttentionAugmentedConv2D`.
 """
 
 import keras
 from keras import layers
 
+from keras_vt.layers.conv_attention import AttentionAugmentedConv2D
 from keras_vt.models.registry import register
 
 RESNET_SIZES = {
@@ -103,9 +107,9 @@ def _bn(x, name, dtype, zero_gamma=False):
     )(x)
 
 
-def _basic_block(x, width, strides, project, name, dtype, zero_init_residual):
+def _basic_block(x, width, strides, project, name, dtype, zero_init_residual, conv3x3):
     shortcut = x
-    y = _conv(x, width, 3, strides, f"{name}_conv1", dtype)
+    y = conv3x3(x, width, strides, f"{name}_conv1")
     y = _bn(y, f"{name}_bn1", dtype)
     y = layers.ReLU(name=f"{name}_relu1", dtype=dtype)(y)
     y = _conv(y, width, 3, 1, f"{name}_conv2", dtype)
@@ -117,12 +121,12 @@ def _basic_block(x, width, strides, project, name, dtype, zero_init_residual):
     return layers.ReLU(name=f"{name}_out", dtype=dtype)(y)
 
 
-def _bottleneck_block(x, width, strides, project, name, dtype, zero_init_residual):
+def _bottleneck_block(x, width, strides, project, name, dtype, zero_init_residual, conv3x3):
     shortcut = x
     y = _conv(x, width, 1, 1, f"{name}_conv1", dtype)
     y = _bn(y, f"{name}_bn1", dtype)
     y = layers.ReLU(name=f"{name}_relu1", dtype=dtype)(y)
-    y = _conv(y, width, 3, strides, f"{name}_conv2", dtype)  # v1.5: the stride sits on the 3x3.
+    y = conv3x3(y, width, strides, f"{name}_conv2")  # v1.5: the stride sits on the 3x3.
     y = _bn(y, f"{name}_bn2", dtype)
     y = layers.ReLU(name=f"{name}_relu2", dtype=dtype)(y)
     y = _conv(y, width * 4, 1, 1, f"{name}_conv3", dtype)
@@ -135,6 +139,35 @@ def _bottleneck_block(x, width, strides, project, name, dtype, zero_init_residua
 
 
 _BLOCKS = {"basic": _basic_block, "bottleneck": _bottleneck_block}
+
+
+def _round_to_heads(value, num_heads):
+    """Nearest positive multiple of `num_heads`."""
+    return max(num_heads, round(value / num_heads) * num_heads)
+
+
+def _augmented_conv3x3(key_ratio, value_ratio, num_heads, relative, dtype):
+    """3x3 convolution factory for attention-augmented stages (Bello et al., 2019).
+
+    `key_dim = key_ratio * width` and `value_dim = value_ratio * width`, rounded to multiples of
+    `num_heads` (the paper's κ and υ; AA-ResNet uses κ = 2υ = 0.2 and 8 heads).
+    """
+
+    def conv3x3(x, width, strides, name):
+        return AttentionAugmentedConv2D(
+            filters=width,
+            kernel_size=3,
+            key_dim=_round_to_heads(key_ratio * width, num_heads),
+            value_dim=min(_round_to_heads(value_ratio * width, num_heads), width),
+            num_heads=num_heads,
+            relative=relative,
+            strides=strides,
+            use_bias=False,
+            name=f"{name}_aa",
+            dtype=dtype,
+        )(x)
+
+    return conv3x3
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -157,6 +190,13 @@ class ResNet(keras.Model):
         pooling: `"avg"` (default), `"max"` or `None` (only with `include_top=False`).
         zero_init_residual: initialise the last BatchNorm scale of every block to 0, so each
             residual branch starts as the identity (Goyal et al., 2017).
+        attention_stages: stages (counted from 1) whose 3x3 convolutions (the bottleneck's middle
+            one, the basic block's first) become `AttentionAugmentedConv2D` layers, Bello et al.'s
+            AA-ResNet. Empty (the default) for a plain ResNet.
+        attention_key_ratio: κ, the attention key depth as a fraction of the convolution's width.
+        attention_value_ratio: υ, the attention channels as a fraction of the width.
+        attention_heads: heads of each augmented convolution.
+        attention_relative: 2-D relative position logits in the augmented convolutions.
         dtype: dtype policy name for every layer, e.g. `"float32"` or `"mixed_bfloat16"`.
             The logits are always float32.
         name: model name.
@@ -194,6 +234,11 @@ class ResNet(keras.Model):
         include_top=True,
         pooling="avg",
         zero_init_residual=False,
+        attention_stages=(),
+        attention_key_ratio=0.2,
+        attention_value_ratio=0.1,
+        attention_heads=8,
+        attention_relative=True,
         dtype=None,
         name=None,
         **kwargs,
@@ -230,6 +275,22 @@ class ResNet(keras.Model):
                 "Invalid pooling: pooling=None with include_top=True. Expected 'avg' or 'max' "
                 "(the head needs pooled features)."
             )
+        attention_stages = tuple(attention_stages or ())
+        if any(
+            isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= len(depths)
+            for s in attention_stages
+        ):
+            raise ValueError(
+                f"Invalid attention_stages: attention_stages={attention_stages!r}. Expected stage "
+                f"numbers between 1 and {len(depths)}."
+            )
+        for arg, ratio in (
+            ("attention_key_ratio", attention_key_ratio),
+            ("attention_value_ratio", attention_value_ratio),
+        ):
+            if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+                raise ValueError(f"Invalid {arg}: {arg}={ratio!r}. Expected a number in (0, 1].")
+        _check_int("attention_heads", attention_heads, 1, "a positive int")
 
         # === Functional graph ===
         inputs = keras.Input(shape=(image_size, image_size, 3), name="images")
@@ -247,13 +308,28 @@ class ResNet(keras.Model):
 
         block_fn = _BLOCKS[block]
         expansion = BLOCK_EXPANSION[block]
+
+        def plain_conv3x3(x, width, strides, name):
+            return _conv(x, width, 3, strides, name, dtype)
+
+        augmented_conv3x3 = _augmented_conv3x3(
+            attention_key_ratio, attention_value_ratio, attention_heads, attention_relative, dtype
+        )
         channels = stem_width
         for stage, (depth, width) in enumerate(zip(depths, widths), start=1):
+            conv3x3 = augmented_conv3x3 if stage in attention_stages else plain_conv3x3
             for index in range(depth):
                 strides = 2 if (index == 0 and stage > 1) else 1
                 project = strides != 1 or channels != width * expansion
                 x = block_fn(
-                    x, width, strides, project, f"layer{stage}_{index}", dtype, zero_init_residual
+                    x,
+                    width,
+                    strides,
+                    project,
+                    f"layer{stage}_{index}",
+                    dtype,
+                    zero_init_residual,
+                    conv3x3,
                 )
                 channels = width * expansion
 
@@ -271,7 +347,10 @@ class ResNet(keras.Model):
             # Logits stay float32 under mixed precision.
             x = layers.Activation("linear", name="logits", dtype="float32")(x)
 
-        super().__init__(inputs=inputs, outputs=x, name=name or "resnet", dtype=dtype, **kwargs)
+        super().__init__(inputs=inputs, outputs=x, name=name or "resnet", **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
         self.depths = depths
@@ -284,6 +363,11 @@ class ResNet(keras.Model):
         self.include_top = include_top
         self.pooling = pooling
         self.zero_init_residual = zero_init_residual
+        self.attention_stages = attention_stages
+        self.attention_key_ratio = attention_key_ratio
+        self.attention_value_ratio = attention_value_ratio
+        self.attention_heads = attention_heads
+        self.attention_relative = attention_relative
         self.num_features = channels
 
     @property
@@ -303,6 +387,11 @@ class ResNet(keras.Model):
             "include_top": self.include_top,
             "pooling": self.pooling,
             "zero_init_residual": self.zero_init_residual,
+            "attention_stages": list(self.attention_stages),
+            "attention_key_ratio": self.attention_key_ratio,
+            "attention_value_ratio": self.attention_value_ratio,
+            "attention_heads": self.attention_heads,
+            "attention_relative": self.attention_relative,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "name": self.name,
             "trainable": self.trainable,
@@ -325,3 +414,23 @@ _TINY = {
 
 for _name, _config in RESNET_SIZES.items():
     register(_name, ResNet, family="cnn", config={**_config, "name": _name}, tiny=_TINY[_name])
+
+# Attention-augmented ResNets (Bello et al., 2019): every bottleneck 3x3 convolution of stages 2-4
+# is an `AttentionAugmentedConv2D` with κ = 2υ = 0.2 and 8 heads; the first, highest-resolution
+# stage stays convolutional. Trainable parameters at 224 px: aa_resnet26 15,753,576,
+# aa_resnet50 25,113,950 (the paper reports 25.8M for its AA-ResNet-50; its exact placement of
+# the attention is not fully specified, so this count is ours, not a published one).
+AA_RESNET_SIZES = {
+    "aa_resnet26": {**RESNET_SIZES["resnet26"], "attention_stages": (2, 3, 4)},
+    "aa_resnet50": {**RESNET_SIZES["resnet50"], "attention_stages": (2, 3, 4)},
+}
+_AA_TINY = {"widths": (8, 16, 16, 16), "attention_heads": 2, **_SMALL}
+
+for _name, _config in AA_RESNET_SIZES.items():
+    register(
+        _name,
+        ResNet,
+        family="cnn",
+        config={**_config, "name": _name},
+        tiny={"depths": _TINY[_name.removeprefix("aa_")]["depths"], **_AA_TINY},
+    )
