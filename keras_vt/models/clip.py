@@ -177,7 +177,10 @@ class CLIPVisionTransformer(keras.Model):
         x = keras.layers.Dense(
             embed_dim, use_bias=False, kernel_initializer=_normal(scale), dtype=dtype, name="proj"
         )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
         self.image_size = image_size
         self.patch_size = patch_size
         self.width = width
@@ -283,7 +286,10 @@ class CLIPModifiedResNet(keras.Model):
         x = layers.AttentionPool2D(
             grid, num_heads, output_dim=embed_dim, dtype=dtype, name="attnpool"
         )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
         self.image_size = image_size
         self.stage_depths = stage_depths
         self.width = width
@@ -364,7 +370,10 @@ class CLIPTextEncoder(keras.Model):
             embed_dim, use_bias=False, kernel_initializer=_normal(width**-0.5), dtype=dtype,
             name="proj",
         )(x)
-        super().__init__(inputs=token_ids, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(inputs=token_ids, outputs=x, name=name, **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
         self.context_length = int(context_length)
         self.vocabulary_size = int(vocabulary_size)
         self.width = width
@@ -518,9 +527,11 @@ class CLIP(keras.Model):
             inputs=[images, token_ids],
             outputs=outputs,
             name=name,
-            dtype=dtype,
             **kwargs,
         )
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.max_logit_scale = float(max_logit_scale)
