@@ -408,7 +408,7 @@ def _is_dataset(x):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CLIP(keras.Model):
+class CLIP(FunctionalModel):
     """CLIP: an image tower and a text tower trained with a symmetric contrastive loss.
 
     Called on `(images, token_ids)` (or a dict with those keys) it returns a dict of
@@ -515,13 +515,7 @@ class CLIP(keras.Model):
             "image_embeddings": normalize(image_encoder(images)),
             "text_embeddings": normalize(text_encoder(token_ids)),
         }
-        super().__init__(
-            inputs=[images, token_ids],
-            outputs=outputs,
-            name=name,
-            dtype=dtype,
-            **kwargs,
-        )
+        super().__init__([images, token_ids], outputs, name=name, dtype=dtype, **kwargs)
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.max_logit_scale = float(max_logit_scale)
