@@ -311,3 +311,13 @@ def test_plot_model_graph_without_pydot(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pydot", None)
     with pytest.raises(ImportError, match="pip install pydot"):
         viz.plot_model_graph(tiny_vit(), str(tmp_path / "graph.png"))
+
+
+def test_clip_image_tower():
+    if not keras_vt.list_models("clip_vit_b32"):
+        pytest.skip("CLIP is not registered")
+    tower = keras_vt.create_model("clip_vit_b32", tiny=True).image_encoder
+    maps = viz.attention_maps(tower, np.zeros((1, 32, 32, 3), "float32"))
+    assert len(maps) == 2 and maps[0].shape == (1, 2, 5, 5)
+    np.testing.assert_allclose(viz.attention_rollout(maps).sum(-1), 1.0, atol=1e-5)
+    assert viz.position_similarity(tower).shape == (2, 2, 2, 2)
