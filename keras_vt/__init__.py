@@ -1,6 +1,6 @@
 """keras_vt: the vision-transformer lineage as first-class Keras 3 models."""
 
-from keras_vt import data, layers, models, viz
+from keras_vt import data, layers, models, training, viz
 from keras_vt.models import create_model, list_models
 from keras_vt.preprocessing import count_params, preprocess
 
