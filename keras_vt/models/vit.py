@@ -240,6 +240,16 @@ class VisionTransformer(keras.Model):
 
 
 VIT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64)
+
+# A CPU-sized ViT for 32 px images (4x4 patches, 64 tokens): the quick start's default and the
+# explorer's embedded model. Not from the paper; ViT-Ti's head width halved and depth halved.
+register(
+    "vit_mini_patch4_32",
+    VisionTransformer,
+    family="vit",
+    config=dict(image_size=32, patch_size=4, hidden_dim=96, depth=6, num_heads=3, mlp_dim=384),
+    tiny=dict(VIT_TINY, image_size=8),
+)
 for _size, _patches in (
     ("tiny", (16,)),
     ("small", (16, 32)),
