@@ -131,8 +131,7 @@ class Distiller(keras.Model):
             raise ValueError(f"Expected a keras.Model for student, got {type(student).__name__}.")
         if not (mode == "none" and teacher is None) and not isinstance(teacher, keras.Model):
             raise ValueError(
-                f"Expected a keras.Model for teacher (mode={mode!r}), got "
-                f"{type(teacher).__name__}."
+                f"Expected a keras.Model for teacher (mode={mode!r}), got {type(teacher).__name__}."
             )
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
             raise ValueError(f"Expected alpha in [0, 1], got alpha={alpha!r}.")
@@ -226,9 +225,7 @@ class Distiller(keras.Model):
         if self.mode == "none":
             distillation = self._base_loss(y, distillation_logits, sample_weight)
         else:
-            teacher_logits = ops.cast(
-                ops.stop_gradient(self.teacher(x, training=False)), "float32"
-            )
+            teacher_logits = ops.cast(ops.stop_gradient(self.teacher(x, training=False)), "float32")
             if teacher_logits.shape[-1] != class_logits.shape[-1]:
                 raise ValueError(
                     f"Teacher and student class counts differ: teacher logits of shape "
