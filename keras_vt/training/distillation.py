@@ -84,10 +84,14 @@ class Distiller(keras.Model):
     where student and teacher predict the same class; not in mode "none"). `distiller.student`
     is a normal model afterwards: save and export it on its own.
 
-    Relation to `keras.distillation` (Keras >= 3.12): `keras.distillation.Distiller(teacher,
-    student, keras.distillation.LogitsDistillation(temperature=t), student_loss_weight=1 - alpha)`
-    computes the same loss as `Distiller(student, teacher, mode="soft", alpha=alpha,
-    temperature=t)` for a plain student (a test holds them equal). It applies its losses to the
+    Relation to `keras.distillation` (in Keras 3.15): `keras.distillation.Distiller(teacher,
+    student, keras.distillation.LogitsDistillation(temperature=t,
+    loss=keras.losses.KLDivergence()), student_loss_weight=1 - alpha)` compiled with
+    `loss=SparseCategoricalCrossentropy(from_logits=True)` computes the same loss as
+    `Distiller(student, teacher, mode="soft", alpha=alpha, temperature=t)` for a plain student
+    (a test holds them equal). Pass the `KLDivergence()` instance: Keras 3.15 resolves the
+    default string "kl_divergence" to a function, which skips the softmax and compares clipped
+    raw logits. `keras.distillation` applies its losses to the
     student's whole output and requires teacher and student outputs of the same structure, so it
     cannot route the distillation term to a distillation token's head and has no hard mode; use
     this class for DeiT, and `keras.distillation` for feature distillation of plain students.
@@ -182,6 +186,12 @@ class Distiller(keras.Model):
         """
         self._base_criterion = None if loss is None else keras.losses.get(loss)
         super().compile(optimizer=optimizer, loss=None, metrics=metrics, **kwargs)
+
+    def build(self, input_shape):
+        for model in (self.student, self.teacher):
+            if model is not None and not model.built:
+                model.build(input_shape)
+        self.built = True
 
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
