@@ -166,19 +166,19 @@ def _smooth_positions(model, seed=0):
     (h, w), dim = layer.grid_size, table.shape[-1]
     rng = np.random.default_rng(seed)
     yy, xx = np.meshgrid((np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w, indexing="ij")
-    fy, fx, phase = rng.uniform(1.5, 6, dim), rng.uniform(1.5, 6, dim), rng.uniform(0, 6.3, dim)
+    fy, fx, phase = rng.uniform(0.5, 2, dim), rng.uniform(0.5, 2, dim), rng.uniform(0, 6.3, dim)
     grid = np.sin(yy[..., None] * fy + xx[..., None] * fx + phase)
     table[0, layer.num_prefix_tokens :] = grid.reshape(h * w, dim)
     layer.embeddings.assign(table)
 
 
 def test_resize_keeps_predictions_on_upsampled_inputs():
-    """Tolerance: the logits of the 2x-resized model on 2x bicubic-upsampled images differ from
-    the original model's logits by less than 0.75 of the logits' spread over the images
-    (root-sum-square; measured 0.38-0.66 over four seeds with random weights and a smooth table),
-    and by less than half as much as with a fresh, unresampled table (measured 1.5-5.1). A 2x
-    patch covers a quarter of the original patch's image area, so the tokens themselves change;
-    the position table is what resampling keeps."""
+    """Tolerance, on 8 images upsampled 2x (bicubic) for a model resized 64 -> 128 px whose
+    table is smooth (as trained tables are): softmax outputs within 0.05 of the original model's
+    (absolute, per class), and the logits' distance to the original's at most 0.35 of the
+    distance reached when the table is not resampled (a fresh table). Measured over 5 seeds on
+    TensorFlow and PyTorch: ratio 0.04-0.20. The outputs cannot match exactly: a 2x patch covers
+    a quarter of the original patch's image area, so the tokens themselves change."""
     model = tiny_distilled(image_size=64)
     _smooth_positions(model)
     coarse = np.random.default_rng(0).normal(size=(8, 4, 4, 3)).astype("float32")
@@ -187,8 +187,8 @@ def test_resize_keeps_predictions_on_upsampled_inputs():
     resized = keras_vt.models.resize(model, 128)
     assert resized.image_size == 128 and resized.get_layer("pos_embed").grid_size == (8, 8)
     before, after = to_numpy(model(x64)), to_numpy(resized(x128))
-    spread = np.linalg.norm(before - before.mean(0))
-    assert np.linalg.norm(after - before) / spread < 0.75
+    probabilities = (np.exp(log_softmax(z)) for z in (before, after))
+    assert np.abs(np.subtract(*probabilities)).max() < 0.05
 
     unresampled = keras_vt.create_model(
         "deit_tiny_distilled_patch16_224", tiny=True, num_classes=5, image_size=128
@@ -197,7 +197,7 @@ def test_resize_keeps_predictions_on_upsampled_inputs():
         if weight.path != "pos_embed/embeddings":
             weight.assign(source)
     worse = to_numpy(unresampled(x128))
-    assert np.linalg.norm(worse - before) > 2 * np.linalg.norm(after - before)
+    assert np.linalg.norm(after - before) < 0.35 * np.linalg.norm(worse - before)
 
 
 def test_resize_resamples_grid_keeps_prefix_and_other_weights():

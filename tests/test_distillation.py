@@ -212,3 +212,46 @@ def test_bad_arguments():
         Distiller("deit", teacher, mode="hard")
     with pytest.raises(ValueError, match="class counts differ"):
         Distiller(model, cnn_teacher(num_classes=6), mode="hard")
+
+
+def test_deit_dataset_yields_smoothed_mixed_targets_and_trains():
+    from keras_vt.training import augment, schedules
+
+    x, y = keras_vt.data.make_shapes(48, image_size=32)
+    model = keras_vt.create_model("deit_tiny_patch16_224", tiny=True, num_classes=10)
+    ds = augment.deit_dataset(x, y, 10, batch_size=16, model=model, repeated_augmentation=3)
+    batches = list(ds)
+    assert len(batches) == 3  # an epoch keeps n samples, as DeiT's RASampler
+    images, targets = (np.asarray(t) for t in batches[0])
+    assert images.shape == (16, 32, 32, 3) and targets.shape == (16, 10)
+    np.testing.assert_allclose(targets.sum(-1), 1.0, atol=1e-5)
+    assert targets.min() >= 0.1 / 10 - 1e-6  # smoothing 0.1 survives mixing
+    assert (targets.max(-1) < 0.9 + 0.01 + 1e-6).all()
+    optimizer = schedules.deit_optimizer(
+        batch_size=16, steps_per_epoch=3, epochs=2, warmup_epochs=1
+    )
+    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    history = model.fit(ds, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"][-1])
+
+
+def test_schedule_defaults_and_errors():
+    from keras_vt.training import augment, schedules
+
+    assert schedules.deit_learning_rate(1024) == pytest.approx(1e-3)
+    schedule = schedules.warmup_cosine(1e-3, total_steps=100, warmup_steps=10)
+    assert float(schedule(0)) == pytest.approx(1e-6)
+    assert float(schedule(10)) == pytest.approx(1e-3)
+    assert float(schedule(100)) == pytest.approx(1e-5)
+    optimizer = schedules.deit_optimizer(batch_size=512, steps_per_epoch=10, epochs=10)
+    assert optimizer.weight_decay == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        schedules.warmup_cosine(1e-3, total_steps=10, warmup_steps=10)
+    with pytest.raises(ValueError, match="batch_size"):
+        schedules.deit_learning_rate(0)
+    with pytest.raises(ValueError, match="repeated_augmentation"):
+        augment.deit_dataset(
+            np.zeros((4, 8, 8, 3), "uint8"), np.zeros(4), 2, repeated_augmentation=0
+        )
+    with pytest.raises(ValueError, match="labels"):
+        augment.deit_dataset(np.zeros((4, 8, 8, 3), "uint8"), np.zeros(3), 2)
