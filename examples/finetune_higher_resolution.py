@@ -45,6 +45,10 @@ def load(args):
     return to_numpy(train), to_numpy(val), len(names)
 
 
+def accuracy(model, x, y):
+    return float(np.mean(model.predict(x, batch_size=256, verbose=0).argmax(-1) == y))
+
+
 def fit(model, x, y, epochs, batch_size, learning_rate, weight_decay):
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
@@ -91,9 +95,9 @@ def main():
 
     high = keras_vt.models.resize(low, args.high)
     x_val_high = normalise(x_val, high, args.high)
-    results[f"same model at {args.high} px, positions resampled"] = high.evaluate(
-        x_val_high, y_val, verbose=0
-    )[1]
+    results[f"same model at {args.high} px, positions resampled"] = accuracy(
+        high, x_val_high, y_val
+    )
     print(f"== fine-tuning at {args.high} px for {args.finetune_epochs} epochs")
     fit(
         high,
@@ -104,7 +108,7 @@ def main():
         1e-4,
         1e-8,
     )
-    results[f"fine-tuned at {args.high} px"] = high.evaluate(x_val_high, y_val, verbose=0)[1]
+    results[f"fine-tuned at {args.high} px"] = accuracy(high, x_val_high, y_val)
 
     scratch = create(args.high)
     print(f"== training at {args.high} px from scratch for {args.epochs} epochs")
@@ -117,9 +121,7 @@ def main():
         1e-3,
         0.05,
     )
-    results[f"trained at {args.high} px from scratch"] = scratch.evaluate(
-        x_val_high, y_val, verbose=0
-    )[1]
+    results[f"trained at {args.high} px from scratch"] = accuracy(scratch, x_val_high, y_val)
 
     print(f"\n| model | validation accuracy ({len(y_val)} images) |\n|---|---|")
     for label, value in results.items():
