@@ -149,10 +149,36 @@ def build_parser():
     p.add_argument("--tiny", action="store_true", help="model name: small test configuration")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model name: overrides")
     p.set_defaults(func=export_command)
+
+    sub.add_parser(
+        "bench",
+        add_help=False,
+        help="ViT-B/16 throughput against keras-hub and Hugging Face (benchmarks/throughput.py; "
+        "`keras-vt bench --help` for its options)",
+    )
     return parser
 
 
+def bench(argv):
+    """Runs benchmarks/throughput.py of the source checkout with `argv`; returns its exit code."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+    if not script.exists():
+        print(
+            f"keras-vt: error: the benchmark script {script} is not installed with the package; "
+            "run `keras-vt bench` from a source checkout (pip install -e '.[bench]').",
+            file=sys.stderr,
+        )
+        return 2
+    return runpy.run_path(str(script), run_name="keras_vt_bench")["main"](argv)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

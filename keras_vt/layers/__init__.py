@@ -14,6 +14,7 @@ from keras_vt.layers.conv_attention import (
     reinforce_loss,
 )
 from keras_vt.layers.patching import PatchEmbedding, check_images
+from keras_vt.layers.pooling import AttentionPool2D
 from keras_vt.layers.position import (
     PositionEmbedding,
     SinCosPositionEmbedding2D,

@@ -1,6 +1,7 @@
 """Model families. Importing this package registers every named configuration."""
 
-from keras_vt.models import cnn, vit
+from keras_vt.models import clip, cnn, vit
+from keras_vt.models.clip import CLIP
 from keras_vt.models.cnn import ResNet
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
 from keras_vt.models.vit import VisionTransformer
