@@ -200,7 +200,7 @@ def test_timm_vit_state_dict_matches(tmp_path):
 
     x = pixels(32, seed=6)
     expected = hf_run(reference, x)
-    model = convert_checkpoint(timm_path)  # heads inferred: 128 / 64 = 2
+    model = convert_checkpoint(timm_path, progress=True)  # heads inferred: 128 / 64 = 2
     assert (model.num_heads, model.layer_norm_epsilon) == (2, 1e-6)
     np.testing.assert_allclose(to_numpy(model(nhwc(x))), expected.logits.numpy(), atol=ATOL)
     assert_attention_matches(model, x, expected.attentions)
