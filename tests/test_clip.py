@@ -189,3 +189,74 @@ def test_end_token_pooling_explicit_id():
     np.testing.assert_allclose(out, features[[0, 1], [1, 3]])
     largest = keras.ops.convert_to_numpy(keras_vt.models.clip.EndTokenPooling()([features, ids]))
     np.testing.assert_allclose(largest, features[[0, 1], [2, 3]])
+
+
+def test_towers_match_hugging_face_clip():
+    """Both towers equal Hugging Face's CLIP (eager, small random config) on copied weights."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.CLIPConfig(
+        text_config=dict(vocab_size=100, hidden_size=32, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16,
+                         eos_token_id=99, bos_token_id=98, hidden_act="quick_gelu"),
+        vision_config=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=32, patch_size=8,
+                           hidden_act="quick_gelu"),
+        projection_dim=24,
+        attn_implementation="eager",
+    )
+    torch.manual_seed(0)
+    reference = transformers.CLIPModel(config).eval()
+    sd = {k: v.detach().numpy() for k, v in reference.state_dict().items()}
+    model = keras_vt.models.CLIP(
+        embed_dim=24, image_size=32, vision_layers=2, vision_width=64, vision_patch_size=8,
+        vision_heads=2, context_length=16, vocabulary_size=100, text_width=32, text_heads=2,
+        text_layers=2,
+    )
+
+    def copy_blocks(prefix, tower):
+        for i in range(2):
+            block, p = tower.get_layer(f"block{i}"), f"{prefix}.encoder.layers.{i}."
+            w = [sd[p + f"self_attn.{n}_proj.weight"].T for n in "qkv"]
+            b = [sd[p + f"self_attn.{n}_proj.bias"] for n in "qkv"]
+            block.attention.qkv.set_weights([np.concatenate(w, 1), np.concatenate(b)])
+            block.attention.proj.set_weights(
+                [sd[p + "self_attn.out_proj.weight"].T, sd[p + "self_attn.out_proj.bias"]]
+            )
+            for ours, theirs in (("norm1", "layer_norm1"), ("norm2", "layer_norm2")):
+                getattr(block, ours).set_weights([sd[p + theirs + ".weight"], sd[p + theirs + ".bias"]])
+            for fc in ("fc1", "fc2"):
+                getattr(block.mlp, fc).set_weights([sd[p + f"mlp.{fc}.weight"].T, sd[p + f"mlp.{fc}.bias"]])
+
+    def norm(tower, name, theirs):
+        tower.get_layer(name).set_weights([sd[theirs + ".weight"], sd[theirs + ".bias"]])
+
+    vision, text = model.image_encoder, model.text_encoder
+    emb = "vision_model.embeddings."
+    vision.get_layer("patch_embed").projection.set_weights(
+        [sd[emb + "patch_embedding.weight"].transpose(2, 3, 1, 0)]
+    )
+    vision.get_layer("class_embedding").set_weights([sd[emb + "class_embedding"][None, None]])
+    vision.get_layer("pos_embed").set_weights([sd[emb + "position_embedding.weight"][None]])
+    norm(vision, "ln_pre", "vision_model.pre_layrnorm")
+    norm(vision, "ln_post", "vision_model.post_layernorm")
+    vision.get_layer("proj").set_weights([sd["visual_projection.weight"].T])
+    copy_blocks("vision_model", vision)
+    emb = "text_model.embeddings."
+    text.get_layer("token_embedding").set_weights([sd[emb + "token_embedding.weight"]])
+    text.get_layer("pos_embed").set_weights([sd[emb + "position_embedding.weight"][None]])
+    norm(text, "ln_final", "text_model.final_layer_norm")
+    text.get_layer("proj").set_weights([sd["text_projection.weight"].T])
+    copy_blocks("text_model", text)
+
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    ids = np.zeros((2, 16), "int32")
+    ids[0, :6] = [98, 5, 6, 7, 8, 99]
+    ids[1, :4] = [98, 40, 41, 99]
+    with torch.no_grad():
+        image = reference.get_image_features(pixel_values=torch.tensor(x.transpose(0, 3, 1, 2)))
+        texts = reference.get_text_features(input_ids=torch.tensor(ids.astype("int64")))
+    image = getattr(image, "pooler_output", image).numpy()
+    texts = getattr(texts, "pooler_output", texts).numpy()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.encode_image(x)), image, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.encode_text(ids)), texts, atol=1e-5)

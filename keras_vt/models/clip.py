@@ -27,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from keras_vt import layers
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import image_grid
 from keras_vt.training.contrastive import LatestValue, clip_loss, in_batch_accuracy
@@ -121,7 +122,7 @@ class EndTokenPooling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CLIPVisionTransformer(keras.Model):
+class CLIPVisionTransformer(FunctionalModel):
     """CLIP's ViT image tower: images -> (batch, embed_dim) image features (not normalised).
 
     Patchify (conv without bias) -> class embedding -> positions -> `ln_pre` -> pre-norm blocks
@@ -177,7 +178,7 @@ class CLIPVisionTransformer(keras.Model):
         x = keras.layers.Dense(
             embed_dim, use_bias=False, kernel_initializer=_normal(scale), dtype=dtype, name="proj"
         )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
         self.image_size = image_size
         self.patch_size = patch_size
         self.width = width
@@ -228,7 +229,7 @@ def _bottleneck(x, planes, stride, name, dtype):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CLIPModifiedResNet(keras.Model):
+class CLIPModifiedResNet(FunctionalModel):
     """CLIP's ModifiedResNet image tower: images -> (batch, embed_dim) image features.
 
     A 3-conv stem (stride 2, then two stride-1 convs, then a 2x2 average pool), four stages of
@@ -283,7 +284,7 @@ class CLIPModifiedResNet(keras.Model):
         x = layers.AttentionPool2D(
             grid, num_heads, output_dim=embed_dim, dtype=dtype, name="attnpool"
         )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
         self.image_size = image_size
         self.stage_depths = stage_depths
         self.width = width
@@ -303,7 +304,7 @@ class CLIPModifiedResNet(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CLIPTextEncoder(keras.Model):
+class CLIPTextEncoder(FunctionalModel):
     """CLIP's text tower: token ids (batch, context_length) -> (batch, embed_dim) text features.
 
     Token + learned position embeddings -> causal pre-norm blocks (QuickGELU, LayerNorm eps 1e-5)
@@ -364,7 +365,7 @@ class CLIPTextEncoder(keras.Model):
             embed_dim, use_bias=False, kernel_initializer=_normal(width**-0.5), dtype=dtype,
             name="proj",
         )(x)
-        super().__init__(inputs=token_ids, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(token_ids, x, name=name, dtype=dtype, **kwargs)
         self.context_length = int(context_length)
         self.vocabulary_size = int(vocabulary_size)
         self.width = width
@@ -407,7 +408,7 @@ def _is_dataset(x):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CLIP(keras.Model):
+class CLIP(FunctionalModel):
     """CLIP: an image tower and a text tower trained with a symmetric contrastive loss.
 
     Called on `(images, token_ids)` (or a dict with those keys) it returns a dict of
@@ -514,13 +515,7 @@ class CLIP(keras.Model):
             "image_embeddings": normalize(image_encoder(images)),
             "text_embeddings": normalize(text_encoder(token_ids)),
         }
-        super().__init__(
-            inputs=[images, token_ids],
-            outputs=outputs,
-            name=name,
-            dtype=dtype,
-            **kwargs,
-        )
+        super().__init__([images, token_ids], outputs, name=name, dtype=dtype, **kwargs)
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.max_logit_scale = float(max_logit_scale)

@@ -8,6 +8,7 @@ LayerNorm, pooling (class token or global average) and a linear head.
 import keras
 
 from keras_vt import layers
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 
 # name: (hidden_dim, mlp_dim, num_heads, depth); head dimension 64 throughout.
@@ -47,7 +48,7 @@ def output_dtype(dtype):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class VisionTransformer(keras.Model):
+class VisionTransformer(FunctionalModel):
     """Vision Transformer (ViT) classifier or backbone.
 
     Args:
@@ -135,10 +136,7 @@ class VisionTransformer(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
-        if dtype is not None:
-            # Functional models drop `dtype`; record it so get_config round-trips the policy.
-            self.dtype_policy = keras.dtype_policies.get(dtype)
+        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
 
         self.image_size = image_size
         self.patch_size = patch_size
