@@ -200,7 +200,7 @@ def test_timm_vit_state_dict_matches(tmp_path):
 
     x = pixels(32, seed=6)
     expected = hf_run(reference, x)
-    model = convert_checkpoint(timm_path)  # heads inferred: 128 / 64 = 2
+    model = convert_checkpoint(timm_path, progress=True)  # heads inferred: 128 / 64 = 2
     assert (model.num_heads, model.layer_norm_epsilon) == (2, 1e-6)
     np.testing.assert_allclose(to_numpy(model(nhwc(x))), expected.logits.numpy(), atol=ATOL)
     assert_attention_matches(model, x, expected.attentions)
@@ -391,3 +391,130 @@ def test_new_head_for_fine_tuning(tmp_path):
     for ours, theirs in zip(model.weights, same.weights):
         if not ours.path.startswith("head"):
             np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
+
+
+def clip_module():
+    return pytest.importorskip("keras_vt.models.clip", reason="CLIP is on branch clip")
+
+
+SMALL_CLIP = dict(
+    projection_dim=24,
+    text_config=dict(
+        vocab_size=99,
+        hidden_size=32,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=12,
+        eos_token_id=98,
+        bos_token_id=97,
+    ),
+    vision_config=dict(
+        hidden_size=48,
+        intermediate_size=192,
+        num_hidden_layers=2,
+        num_attention_heads=3,
+        image_size=32,
+        patch_size=8,
+    ),
+)
+
+
+def clip_reference(seed=16):
+    torch.manual_seed(seed)
+    config = transformers.CLIPConfig(**SMALL_CLIP)
+    model = transformers.CLIPModel._from_config(config, attn_implementation="eager")
+    return perturb(model, seed)
+
+
+def clip_token_ids(batch=3, length=12, seed=17):
+    """Start token, random words, end token 98 (the largest id), padding 0."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((batch, length), "int32")
+    for row, n in enumerate(rng.integers(1, length - 2, batch)):
+        ids[row, 0], ids[row, 1 : n + 1], ids[row, n + 1] = 97, rng.integers(1, 97, n), 98
+    return ids
+
+
+def clip_features(reference, x, ids, **kwargs):
+    with torch.no_grad():
+        image = reference.get_image_features(pixel_values=torch.from_numpy(x), **kwargs)
+        text = reference.get_text_features(input_ids=torch.from_numpy(ids).long())
+        vision = reference.vision_model(
+            pixel_values=torch.from_numpy(x), output_attentions=True, **kwargs
+        )
+    return image.pooler_output.numpy(), text.pooler_output.numpy(), vision.attentions
+
+
+def openai_state_from_hf(state, vision_depth, text_depth):
+    """The same CLIP weights in OpenAI's layout (fused in_proj, x @ proj projections)."""
+    openai = {
+        "visual.conv1.weight": state["vision_model.embeddings.patch_embedding.weight"],
+        "visual.class_embedding": state["vision_model.embeddings.class_embedding"],
+        "visual.positional_embedding": state["vision_model.embeddings.position_embedding.weight"],
+        "visual.proj": state["visual_projection.weight"].T,
+        "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
+        "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
+        "text_projection": state["text_projection.weight"].T,
+        "logit_scale": state["logit_scale"],
+        "input_resolution": np.array(32),
+    }
+    for theirs, mine in (
+        ("vision_model.pre_layrnorm", "visual.ln_pre"),
+        ("vision_model.post_layernorm", "visual.ln_post"),
+        ("text_model.final_layer_norm", "ln_final"),
+    ):
+        for part in ("weight", "bias"):
+            openai[f"{mine}.{part}"] = state[f"{theirs}.{part}"]
+    for tower, ours, depth in (
+        ("vision_model", "visual.transformer", vision_depth),
+        ("text_model", "transformer", text_depth),
+    ):
+        for i in range(depth):
+            hf, mine = f"{tower}.encoder.layers.{i}.", f"{ours}.resblocks.{i}."
+            for part in ("weight", "bias"):
+                openai[mine + f"attn.in_proj_{part}"] = np.concatenate(
+                    [state[hf + f"self_attn.{n}_proj.{part}"] for n in "qkv"]
+                )
+                for theirs, name in (
+                    ("layer_norm1", "ln_1"),
+                    ("self_attn.out_proj", "attn.out_proj"),
+                    ("layer_norm2", "ln_2"),
+                    ("mlp.fc1", "mlp.c_fc"),
+                    ("mlp.fc2", "mlp.c_proj"),
+                ):
+                    openai[mine + f"{name}.{part}"] = state[hf + f"{theirs}.{part}"]
+    return openai
+
+
+def test_hf_and_openai_clip_match_encode_image_and_text(tmp_path):
+    clip_module()
+    reference = clip_reference()
+    x, ids = pixels(32, seed=18), clip_token_ids()
+    image, text, attentions = clip_features(reference, x, ids)
+    directory = save(reference, tmp_path / "clip")
+    destination = str(tmp_path / "clip.keras")
+    clip = convert_checkpoint(directory, destination)
+    restored = keras.saving.load_model(destination)
+    for model in (clip, restored):
+        np.testing.assert_allclose(to_numpy(model.encode_image(nhwc(x))), image, atol=ATOL)
+        np.testing.assert_allclose(to_numpy(model.encode_text(ids)), text, atol=ATOL)
+    np.testing.assert_allclose(
+        float(to_numpy(clip.logit_scale)), reference.logit_scale.item(), atol=1e-6
+    )
+    maps = keras_vt.viz.attention_maps(clip.image_encoder, nhwc(x))
+    for ours, theirs in zip(maps, attentions, strict=True):
+        np.testing.assert_allclose(ours, theirs.numpy(), atol=ATOL)
+
+    x48 = pixels(48, seed=19)
+    image48, _, _ = clip_features(reference, x48, ids, interpolate_pos_encoding=True)
+    larger = convert_checkpoint(directory, image_size=48)
+    np.testing.assert_allclose(to_numpy(larger.encode_image(nhwc(x48))), image48, atol=ATOL)
+
+    openai_path = str(tmp_path / "openai_clip.pt")
+    state = openai_state_from_hf(load_state_dict(directory), 2, 2)
+    torch.save({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, openai_path)
+    # OpenAI's build_model infers width / 64 heads; this small model has 3 and 2.
+    from_openai = convert_checkpoint(openai_path, vision_heads=3, text_heads=2, eot_token_id=98)
+    np.testing.assert_allclose(to_numpy(from_openai.encode_image(nhwc(x))), image, atol=ATOL)
+    np.testing.assert_allclose(to_numpy(from_openai.encode_text(ids)), text, atol=ATOL)

@@ -13,6 +13,13 @@ from keras_vt.convert.api import (
     register_state_dict_converter,
 )
 from keras_vt.convert.checkpoint import WeightPlan, load_state_dict, read_hf_config
+from keras_vt.convert.clip import (
+    convert_hf_clip,
+    convert_openai_clip,
+    hf_clip_config,
+    openai_clip_config,
+    plan_clip,
+)
 from keras_vt.convert.hf_resnet import (
     convert_hf_resnet,
     convert_torchvision_resnet,
@@ -33,6 +40,12 @@ from keras_vt.convert.vit import (
 
 register_hf_converter("vit", convert_hf_vit)
 register_hf_converter("deit", convert_hf_deit)
+register_hf_converter("clip", convert_hf_clip)
+register_state_dict_converter(
+    "OpenAI CLIP",
+    lambda keys: {"token_embedding.weight", "ln_final.weight"} <= keys,
+    convert_openai_clip,
+)
 register_state_dict_converter(
     "timm ViT/DeiT", lambda keys: {"patch_embed.proj.weight", "pos_embed"} <= keys, convert_timm_vit
 )
