@@ -444,7 +444,7 @@ def roofline(results):
     rows = []
     for key, result in results.items():
         for field, label in (
-            ("matmul", key.split("/")[1]),
+            ("matmul", f"keras.ops ({key.split('/')[1]})"),
             ("matmul_torch", "torch"),
             ("matmul_numpy", "numpy"),
         ):
