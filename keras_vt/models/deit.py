@@ -18,6 +18,7 @@ the predicted class is the paper's).
 import keras
 from keras import ops
 
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import (
     VIT_SIZES,
@@ -85,7 +86,7 @@ class DeiT(VisionTransformer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class DistilledDeiT(keras.Model):
+class DistilledDeiT(FunctionalModel):
     """DeiT with a distillation token and a second head, `head_dist`.
 
     Tokens are [class, distillation, patches] (`cls_token` holds both prefix tokens as one
@@ -192,7 +193,7 @@ class DistilledDeiT(keras.Model):
             outputs = keras.layers.Average(dtype=dtype, name="pool")(
                 [class_token, distillation_token]
             )
-        super().__init__(inputs=images, outputs=outputs, name=name, dtype=dtype, **kwargs)
+        super().__init__(images, outputs, name=name, dtype=dtype, **kwargs)
 
         self.image_size = image_size
         self.patch_size = patch_size
