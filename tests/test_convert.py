@@ -352,9 +352,15 @@ def test_hf_deit_class_head_only_matches(tmp_path):
     reference = hf_model("DeiTForImageClassification", seed=11, **SMALL_DEIT)
     x = pixels(32, seed=12)
     expected = hf_run(reference, x)
-    model = convert_checkpoint(save(reference, tmp_path / "deit"))
+    destination = str(tmp_path / "deit.keras")
+    model = convert_checkpoint(save(reference, tmp_path / "deit"), destination)
     assert "head_dist" not in {layer.name for layer in model.layers}
     np.testing.assert_allclose(to_numpy(model(nhwc(x))), expected.logits.numpy(), atol=ATOL)
+    restored = keras.saving.load_model(destination)  # distillation_head=False round trip
+    assert not restored.distillation_head
+    np.testing.assert_allclose(
+        to_numpy(restored(nhwc(x), training=True)), expected.logits.numpy(), atol=ATOL
+    )
     assert_attention_matches(model, x, expected.attentions)
 
 

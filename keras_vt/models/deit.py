@@ -109,6 +109,9 @@ class DistilledDeiT(FunctionalModel):
         include_top: with the heads or without (pooled features).
         head_fusion: how inference combines the heads: "mean_logits" (the official code,
             default) or "sum_softmax" (the paper; returned as log of the mean probability).
+        distillation_head: with `include_top`, whether `head_dist` exists. False gives Hugging
+            Face's `DeiTForImageClassification`: the distillation token stays in the sequence but
+            only `head` (on the class token) predicts, in training and inference alike.
         dropout, attention_dropout, drop_path_rate, layer_norm_epsilon, interpolation: as in
             `VisionTransformer`.
         head_initializer: initializer of both heads' kernels (default truncated normal 0.02).
@@ -139,6 +142,7 @@ class DistilledDeiT(FunctionalModel):
         num_classes=1000,
         include_top=True,
         head_fusion="mean_logits",
+        distillation_head=True,
         dropout=0.0,
         attention_dropout=0.0,
         drop_path_rate=0.0,
@@ -188,7 +192,9 @@ class DistilledDeiT(FunctionalModel):
                     name=name,
                 )
 
-            outputs = [head("head")(class_token), head("head_dist")(distillation_token)]
+            outputs = head("head")(class_token)
+            if distillation_head:
+                outputs = [outputs, head("head_dist")(distillation_token)]
         else:
             outputs = keras.layers.Average(dtype=dtype, name="pool")(
                 [class_token, distillation_token]
@@ -204,6 +210,7 @@ class DistilledDeiT(FunctionalModel):
         self.num_classes = num_classes
         self.include_top = include_top
         self.head_fusion = head_fusion
+        self.distillation_head = distillation_head
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.drop_path_rate = drop_path_rate
@@ -220,7 +227,7 @@ class DistilledDeiT(FunctionalModel):
 
     def call(self, inputs, training=None, mask=None):
         outputs = super().call(inputs, training=training, mask=mask)
-        if not self.include_top:
+        if not (self.include_top and self.distillation_head):
             return outputs
         class_logits, distillation_logits = outputs
         if training:
@@ -229,7 +236,7 @@ class DistilledDeiT(FunctionalModel):
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         outputs = super().compute_output_spec(inputs, training=training, mask=mask)
-        if not self.include_top:
+        if not (self.include_top and self.distillation_head):
             return outputs
         return tuple(outputs) if training else outputs[0]
 
@@ -270,6 +277,7 @@ class DistilledDeiT(FunctionalModel):
             "num_classes": self.num_classes,
             "include_top": self.include_top,
             "head_fusion": self.head_fusion,
+            "distillation_head": self.distillation_head,
             "dropout": self.dropout,
             "attention_dropout": self.attention_dropout,
             "drop_path_rate": self.drop_path_rate,
