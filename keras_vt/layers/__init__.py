@@ -1,9 +1,11 @@
 """Backend-agnostic building blocks (keras.ops only)."""
 
 from keras_vt.layers.attention import MultiHeadSelfAttention, attend, causal_mask
-from keras_vt.layers.patching import PatchEmbedding, check_images
+from keras_vt.layers.conv_projection import ConvProjectionAttention, ConvTransformerBlock
+from keras_vt.layers.patching import ConvTokenEmbedding, PatchEmbedding, check_images, token_grid
 from keras_vt.layers.position import (
     PositionEmbedding,
+    PositionEncodingGenerator,
     SinCosPositionEmbedding2D,
     interpolation_matrix,
     resample_positions,
