@@ -177,7 +177,7 @@ class CvT(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(inputs=images, outputs=x, name=name or "cvt", dtype=dtype, **kwargs)
 
         self.image_size = image_size
         self.embed_dims = embed_dims
