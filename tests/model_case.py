@@ -129,3 +129,9 @@ def check_fused_matches_explicit(case):
     explicit = to_numpy(case.output(model, x))
     np.testing.assert_allclose(fused, explicit, atol=1e-5)
     return True
+
+
+def check_dtype_policy_round_trip(case):
+    model = case.build(num_classes=5, dtype="mixed_bfloat16")
+    clone = model.__class__.from_config(model.get_config())
+    assert clone.dtype_policy.name == "mixed_bfloat16"

@@ -8,6 +8,7 @@ import keras_vt
 from model_case import (
     case_for,
     check_config_round_trip,
+    check_dtype_policy_round_trip,
     check_fit_lowers_loss,
     check_fused_matches_explicit,
     check_output_shape,
@@ -27,6 +28,11 @@ def test_output_shape(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name):
     check_config_round_trip(case_for(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dtype_policy_round_trip(name):
+    check_dtype_policy_round_trip(case_for(name))
 
 
 @pytest.mark.parametrize("name", NAMES)

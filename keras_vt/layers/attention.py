@@ -98,7 +98,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             3 * inner, use_bias=self.use_bias, dtype=self.dtype_policy, name="qkv"
         )
         self.qkv.build(input_shape)
-        self.proj = keras.layers.Dense(dim, use_bias=self.use_bias, dtype=self.dtype_policy, name="proj")
+        self.proj = keras.layers.Dense(
+            dim, use_bias=self.use_bias, dtype=self.dtype_policy, name="proj"
+        )
         self.proj.build(tuple(input_shape[:-1]) + (inner,))
 
     def call(self, x, mask=None, return_attention_scores=False, training=None):

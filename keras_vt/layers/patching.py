@@ -78,7 +78,9 @@ class PatchEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(patch_size=self.patch_size, hidden_dim=self.hidden_dim, use_bias=self.use_bias)
+        config.update(
+            patch_size=self.patch_size, hidden_dim=self.hidden_dim, use_bias=self.use_bias
+        )
         return config
 
 

@@ -143,7 +143,10 @@ class CPVT(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         self.image_size = image_size
         self.patch_size = patch_size

@@ -177,7 +177,10 @@ class CvT(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name or "cvt", dtype=dtype, **kwargs)
+        super().__init__(inputs=images, outputs=x, name=name or "cvt", **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         self.image_size = image_size
         self.embed_dims = embed_dims

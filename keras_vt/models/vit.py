@@ -135,7 +135,10 @@ class VisionTransformer(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name, dtype=dtype, **kwargs)
+        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         self.image_size = image_size
         self.patch_size = patch_size
@@ -177,6 +180,16 @@ class VisionTransformer(keras.Model):
 
 
 VIT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64)
+
+# A CPU-sized ViT for 32 px images (4x4 patches, 64 tokens): the quick start's default and the
+# explorer's embedded model. Not from the paper; ViT-Ti's head width halved and depth halved.
+register(
+    "vit_mini_patch4_32",
+    VisionTransformer,
+    family="vit",
+    config=dict(image_size=32, patch_size=4, hidden_dim=96, depth=6, num_heads=3, mlp_dim=384),
+    tiny=dict(VIT_TINY, image_size=8),
+)
 for _size, _patches in (
     ("tiny", (16,)),
     ("small", (16, 32)),
