@@ -97,7 +97,7 @@ def train(model, x, y, epochs, batch_size):
     # No XLA: every model is traced at several input sizes, and compile time would dominate.
     model.compile(
         jit_compile=False,
-        optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),
+        optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.05),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -157,10 +157,10 @@ def fmt(values, scale=100.0, digits=1):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--train", type=int, default=2000)
-    parser.add_argument("--small", type=int, default=400)
+    parser.add_argument("--train", type=int, default=1000)
+    parser.add_argument("--small", type=int, default=250)
     parser.add_argument("--test", type=int, default=500)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="1 seed, tiny data: a smoke test")
     args = parser.parse_args()
