@@ -157,11 +157,11 @@ def fmt(values, scale=100.0, digits=1):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--train", type=int, default=1000)
-    parser.add_argument("--small", type=int, default=250)
-    parser.add_argument("--test", type=int, default=500)
-    parser.add_argument("--epochs", type=int, default=7)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--train", type=int, default=600)
+    parser.add_argument("--small", type=int, default=150)
+    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="1 seed, tiny data: a smoke test")
     args = parser.parse_args()
     if args.quick:
