@@ -14,7 +14,8 @@ whatever the outcome:
    positions (ViT) against the PEG (CPVT-GAP) and CvT. The patch size is 4, so k = 4 moves the
    image by exactly one token.
 3. Small data. Train on `--small` images only (the same number of optimisation steps as with the
-   full set) and compare CvT, CPVT and ViT of similar size with a ResNet-18 (small stem, widths
+   full set) and compare CvT, CPVT and ViT of similar size (also shown with the full set, from
+   part 1) with a ResNet-18 (small stem, widths
    divided by 8, 8/16/32/64, so that it has a similar parameter count and trains on a CPU in the
    same budget).
 
@@ -23,8 +24,8 @@ Results: `benchmarks/results/resolution_experiment.{json,md}` and the figure
 
 Example:
 
-    KERAS_BACKEND=tensorflow python benchmarks/resolution_experiment.py          # the full run
-    KERAS_BACKEND=tensorflow python benchmarks/resolution_experiment.py --quick  # smoke test
+    KERAS_BACKEND=torch python benchmarks/resolution_experiment.py          # the full run
+    KERAS_BACKEND=torch python benchmarks/resolution_experiment.py --quick  # smoke test
 """
 
 import argparse
@@ -94,7 +95,8 @@ def to_inputs(images):
 
 
 def train(model, x, y, epochs, batch_size):
-    # No XLA: every model is traced at several input sizes, and compile time would dominate.
+    # No XLA: every model runs at several input sizes, and compile time would dominate (on the
+    # torch backend, used for the reported run, Keras runs eagerly anyway).
     model.compile(
         jit_compile=False,
         optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.05),
@@ -202,18 +204,6 @@ def main():
                     )
             for name in SMALL_DATA_MODELS:
                 print(f"\n== seed {seed}: {name}, {args.small} images x {small_epochs} epochs")
-                if name not in RESOLUTION_MODELS:
-                    model = train(
-                        build(name, NUM_CLASSES, seed),
-                        train_x,
-                        train_y,
-                        args.epochs,
-                        args.batch_size,
-                    )
-                    results["params"][name] = keras_vt.count_params(model)
-                    results["small_data"].setdefault(name, {}).setdefault(args.train, []).append(
-                        accuracy(model, *tests[TRAIN_SIZE])
-                    )
                 model = train(
                     build(name, NUM_CLASSES, seed),
                     train_x[: args.small],
@@ -221,7 +211,8 @@ def main():
                     small_epochs,
                     args.batch_size,
                 )
-                results["small_data"][name].setdefault(args.small, []).append(
+                results["params"][name] = keras_vt.count_params(model)
+                results["small_data"].setdefault(name, {}).setdefault(args.small, []).append(
                     accuracy(model, *tests[TRAIN_SIZE])
                 )
     results["seconds"] = time.perf_counter() - start
@@ -264,7 +255,7 @@ def report(results, args):
         "|---|---|" + "---|" * len(sizes),
     ]
     for name, by_n in results["small_data"].items():
-        cells = " | ".join(fmt(by_n[n]) for n in sizes)
+        cells = " | ".join(fmt(by_n[n]) if n in by_n else "—" for n in sizes)
         lines.append(f"| {name} | {results['params'][name]:,} | {cells} |")
     lines += ["", PAPERS]
     text = "\n".join(lines)
@@ -305,8 +296,8 @@ def figure(results, sizes):
     names = list(results["small_data"])
     width = 0.8 / len(sizes)
     for i, n in enumerate(sizes):
-        means = [100 * np.mean(results["small_data"][m][n]) for m in names]
-        stds = [100 * np.std(results["small_data"][m][n]) for m in names]
+        means = [100 * np.mean(results["small_data"][m].get(n, [np.nan])) for m in names]
+        stds = [100 * np.std(results["small_data"][m].get(n, [np.nan])) for m in names]
         axes[2].bar(
             np.arange(len(names)) + i * width,
             means,
