@@ -299,3 +299,15 @@ def test_bad_configuration_values():
         keras_vt.create_model("cvt_13", tiny=True, pooling="max")
     with pytest.raises(ValueError, match="image_size"):
         keras_vt.create_model("cpvt_tiny", image_size=200)
+
+
+def test_class_token_alone_and_backbones():
+    from keras_vt.layers import ClassToken
+
+    layer = ClassToken(1, initializer="ones", prepend=False)
+    out = to_numpy(layer(np.zeros((3, 4, 5, 8), "float32")))
+    np.testing.assert_array_equal(out, np.ones((3, 1, 8)))
+    assert ClassToken.from_config(layer.get_config()).prepend is False
+    for name, width in (("cvt_13", 48), ("cpvt_tiny_gap", 32)):
+        backbone = keras_vt.create_model(name, tiny=True, include_top=False)
+        assert to_numpy(backbone(images(48))).shape == (2, width)
