@@ -79,6 +79,38 @@ def train_command(args):
     print(f"saved: {result['output']}")
 
 
+def convert_command(args):
+    """Converts a local checkpoint (HF directory or timm state dict) to a .keras file."""
+    from keras_vt.convert import convert_checkpoint
+
+    overrides = _parse_overrides(args.set)
+    if args.image_size is not None:
+        overrides["image_size"] = args.image_size
+    model = convert_checkpoint(args.src, args.dst, **overrides)
+    print(f"saved: {args.dst} ({type(model).__name__}, {model.count_params():,} parameters)")
+
+
+def export_command(args):
+    """Writes a SavedModel whose `serve` signature takes raw uint8 images."""
+    from keras_vt.export import export
+
+    path = export(
+        args.model,
+        args.path,
+        tiny=args.tiny,
+        activation=None if args.logits else "softmax",
+        **_parse_overrides(args.set),
+    )
+    print(f"saved: {path} (signatures: serve, serving_default, serve_normalized)")
+
+
+def explore_command(args):
+    """Opens the Gradio explorer: attention maps, positional encodings, model graph."""
+    from keras_vt.apps.explorer import explore_command as run
+
+    run(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-vt", description="Vision transformers for Keras 3: models, training, tools."
@@ -109,10 +141,59 @@ def build_parser():
     p.add_argument("--output", default="model.keras", help="where to save the trained .keras file")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)
+
+    p = sub.add_parser("convert", help="convert a local HF / timm checkpoint to a .keras file")
+    p.add_argument("src", help="Hugging Face directory (config.json + weights) or timm state dict")
+    p.add_argument("dst", help="the .keras file to write")
+    p.add_argument("--image-size", type=int, default=None, help="build at another resolution")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="converter options")
+    p.set_defaults(func=convert_command)
+
+    p = sub.add_parser("export", help="export a model as a SavedModel taking raw uint8 images")
+    p.add_argument("model", help="a .keras file or a registered model name")
+    p.add_argument("path", help="directory of the SavedModel")
+    p.add_argument("--logits", action="store_true", help="serve logits instead of probabilities")
+    p.add_argument("--tiny", action="store_true", help="model name: small test configuration")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model name: overrides")
+    p.set_defaults(func=export_command)
+
+    sub.add_parser(
+        "bench",
+        add_help=False,
+        help="ViT-B/16 throughput against keras-hub and Hugging Face (benchmarks/throughput.py; "
+        "`keras-vt bench --help` for its options)",
+    )
+
+    from keras_vt.apps.explorer import add_explore_arguments
+
+    p = sub.add_parser(
+        "explore", help="open the Gradio explorer (attention, positions, model graph)"
+    )
+    add_explore_arguments(p)
+    p.set_defaults(func=explore_command)
     return parser
 
 
+def bench(argv):
+    """Runs benchmarks/throughput.py of the source checkout with `argv`; returns its exit code."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+    if not script.exists():
+        print(
+            f"keras-vt: error: the benchmark script {script} is not installed with the package; "
+            "run `keras-vt bench` from a source checkout (pip install -e '.[bench]').",
+            file=sys.stderr,
+        )
+        return 2
+    return runpy.run_path(str(script), run_name="keras_vt_bench")["main"](argv)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -15,6 +15,7 @@ from keras_vt.layers.conv_attention import (
 )
 from keras_vt.layers.conv_projection import ConvProjectionAttention, ConvTransformerBlock
 from keras_vt.layers.patching import ConvTokenEmbedding, PatchEmbedding, check_images, token_grid
+from keras_vt.layers.pooling import AttentionPool2D
 from keras_vt.layers.position import (
     PositionEmbedding,
     PositionEncodingGenerator,

@@ -33,6 +33,7 @@ import keras
 from keras import layers
 
 from keras_vt.layers.conv_attention import AttentionAugmentedConv2D
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 
 RESNET_SIZES = {
@@ -171,7 +172,7 @@ def _augmented_conv3x3(key_ratio, value_ratio, num_heads, relative, dtype):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ResNet(keras.Model):
+class ResNet(FunctionalModel):
     """ResNet image classifier in the torchvision layout (v1.5: stride on the 3x3 convolution).
 
     Args:
@@ -347,10 +348,7 @@ class ResNet(keras.Model):
             # Logits stay float32 under mixed precision.
             x = layers.Activation("linear", name="logits", dtype="float32")(x)
 
-        super().__init__(inputs=inputs, outputs=x, name=name or "resnet", **kwargs)
-        if dtype is not None:
-            # Functional models drop `dtype`; record it so get_config round-trips the policy.
-            self.dtype_policy = keras.dtype_policies.get(dtype)
+        super().__init__(inputs, x, name=name or "resnet", dtype=dtype, **kwargs)
 
         # === Config ===
         self.depths = depths

@@ -8,6 +8,7 @@ LayerNorm, pooling (class token or global average) and a linear head.
 import keras
 
 from keras_vt import layers
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 
 # name: (hidden_dim, mlp_dim, num_heads, depth); head dimension 64 throughout.
@@ -46,8 +47,65 @@ def output_dtype(dtype):
     return keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
 
 
+def vit_encoder(
+    images,
+    patch_size,
+    hidden_dim,
+    depth,
+    num_heads,
+    mlp_dim,
+    num_prefix_tokens=1,
+    token_initializer=None,
+    position_initializer=None,
+    dropout=0.0,
+    attention_dropout=0.0,
+    drop_path_rate=0.0,
+    layer_norm_epsilon=1e-6,
+    interpolation="bicubic",
+    dtype=None,
+):
+    """ViT's encoder on symbolic `images`: patches, prefix tokens, positions, blocks, final norm.
+
+    Returns the normalised token sequence (batch, num_prefix_tokens + patches, hidden_dim); the
+    prefix tokens (ViT's class token, DeiT's class and distillation tokens) come first, in a
+    `ClassToken` layer named "cls_token" initialised with `token_initializer` (default: normal
+    with std 1e-6, as timm); the position table is initialised with `position_initializer`
+    (default: normal with std 0.02). Layer names: patch_embed, cls_token, pos_embed, block{i}, norm.
+    """
+    grid = (images.shape[1] // patch_size, images.shape[2] // patch_size)
+    x = layers.PatchEmbedding(patch_size, hidden_dim, dtype=dtype, name="patch_embed")(images)
+    if num_prefix_tokens:
+        x = layers.ClassToken(
+            num_prefix_tokens,
+            token_initializer or keras.initializers.RandomNormal(stddev=1e-6),
+            dtype=dtype,
+            name="cls_token",
+        )(x)
+    x = layers.PositionEmbedding(
+        grid,
+        num_prefix_tokens,
+        position_initializer,
+        interpolation=interpolation,
+        dtype=dtype,
+        name="pos_embed",
+    )(x)
+    x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
+    x = layers.transformer_blocks(
+        x,
+        depth,
+        drop_path_rate,
+        num_heads=num_heads,
+        mlp_dim=mlp_dim,
+        dropout=dropout,
+        attention_dropout=attention_dropout,
+        layer_norm_epsilon=layer_norm_epsilon,
+        dtype=dtype,
+    )
+    return keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
-class VisionTransformer(keras.Model):
+class VisionTransformer(FunctionalModel):
     """Vision Transformer (ViT) classifier or backbone.
 
     Args:
@@ -63,6 +121,10 @@ class VisionTransformer(keras.Model):
         layer_norm_epsilon: 1e-6 as in the JAX code and timm (Hugging Face uses 1e-12).
         head_initializer: "zeros" as in the JAX code, or timm's truncated normal (default).
         interpolation: how position tables of another resolution are resampled on load.
+        token_initializer: initializer of the class token (default: normal, std 1e-6, as timm;
+            DeiT: truncated normal, std 0.02).
+        position_initializer: initializer of the position table (default: normal, std 0.02;
+            DeiT: truncated normal, std 0.02).
         dtype: dtype policy, e.g. "float32", "bfloat16" or "mixed_bfloat16".
 
     Example:
@@ -92,6 +154,8 @@ class VisionTransformer(keras.Model):
         layer_norm_epsilon=1e-6,
         head_initializer=None,
         interpolation="bicubic",
+        token_initializer=None,
+        position_initializer=None,
         dtype=None,
         name=None,
         **kwargs,
@@ -101,27 +165,23 @@ class VisionTransformer(keras.Model):
         num_prefix = 1 if pooling == "token" else 0
 
         images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
-        x = layers.PatchEmbedding(patch_size, hidden_dim, dtype=dtype, name="patch_embed")(images)
-        if num_prefix:
-            x = layers.ClassToken(
-                1, keras.initializers.RandomNormal(stddev=1e-6), dtype=dtype, name="cls_token"
-            )(x)
-        x = layers.PositionEmbedding(
-            grid, num_prefix, interpolation=interpolation, dtype=dtype, name="pos_embed"
-        )(x)
-        x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
-        x = layers.transformer_blocks(
-            x,
-            depth,
-            drop_path_rate,
+        x = vit_encoder(
+            images,
+            patch_size=patch_size,
+            hidden_dim=hidden_dim,
+            depth=depth,
             num_heads=num_heads,
             mlp_dim=mlp_dim,
+            num_prefix_tokens=num_prefix,
+            token_initializer=token_initializer,
+            position_initializer=position_initializer,
             dropout=dropout,
             attention_dropout=attention_dropout,
+            drop_path_rate=drop_path_rate,
             layer_norm_epsilon=layer_norm_epsilon,
+            interpolation=interpolation,
             dtype=dtype,
         )
-        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
         if pooling == "token":
             x = x[:, 0]
         else:
@@ -135,10 +195,7 @@ class VisionTransformer(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
-        if dtype is not None:
-            # Functional models drop `dtype`; record it so get_config round-trips the policy.
-            self.dtype_policy = keras.dtype_policies.get(dtype)
+        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
 
         self.image_size = image_size
         self.patch_size = patch_size
@@ -155,6 +212,8 @@ class VisionTransformer(keras.Model):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.head_initializer = head_initializer
         self.interpolation = interpolation
+        self.token_initializer = token_initializer
+        self.position_initializer = position_initializer
         self.grid_size = grid
 
     def get_config(self):
@@ -174,6 +233,8 @@ class VisionTransformer(keras.Model):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "head_initializer": self.head_initializer,
             "interpolation": self.interpolation,
+            "token_initializer": self.token_initializer,
+            "position_initializer": self.position_initializer,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "name": self.name,
         }

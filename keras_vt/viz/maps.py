@@ -1,7 +1,13 @@
 """Attention probabilities of a model, computed through the explicit attention path."""
 
+import weakref
+
 import keras
 import numpy as np
+
+from keras_vt.layers.patching import check_images
+
+_INSPECTORS = weakref.WeakKeyDictionary()
 
 
 class _WithAttention(keras.layers.Layer):
@@ -20,14 +26,15 @@ class _WithAttention(keras.layers.Layer):
 
 
 def attention_model(model):
-    """A `keras.Model` over `model`'s own layers that returns every attention map.
+    """A `keras.Model` over `model`'s own layers returning `[outputs, map_1, ..., map_L]`.
 
     The model's graph is re-run with each attention-bearing layer (one whose class sets
     `returns_attention_scores = True`, e.g. `TransformerBlock`) called with
     `return_attention_scores=True`, which takes the explicit softmax path over the same weights.
-    The result is cached on the model.
+    The inspector shares the model's variables (later weight changes are seen) and is cached
+    per model, outside the model's own attributes so that saving the model is unaffected.
     """
-    cached = getattr(model, "_keras_vt_attention_model", None)
+    cached = _INSPECTORS.get(model)
     if cached is not None:
         return cached
     maps = []
@@ -53,22 +60,38 @@ def attention_model(model):
             f"Model {model.name!r} ({type(model).__name__}) has no attention layers: "
             "expected a transformer model from keras_vt."
         )
-    inspector = keras.Model(clone.input, maps, name=f"{model.name}_attention")
-    model._keras_vt_attention_model = inspector
+    outputs = clone.output if isinstance(clone.output, (list, tuple)) else [clone.output]
+    inspector = keras.Model(clone.input, [*outputs, *maps], name=f"{model.name}_attention")
+    inspector._keras_vt_num_outputs = len(outputs)
+    _INSPECTORS[model] = inspector
     return inspector
 
 
-def attention_maps(model, images, batch_size=None):
+def _to_numpy(x):
+    if not isinstance(x, np.ndarray):
+        x = keras.ops.convert_to_numpy(x)
+    return np.asarray(x, dtype="float32")
+
+
+def attention_maps(model, images, batch_size=None, return_outputs=False):
     """Attention probabilities of every attention layer of `model` for `images`.
+
+    The graph runs compiled (`predict_on_batch`), over the model's own weights, with each
+    attention layer on its explicit path: the maps are the probabilities the model used, with
+    no fused kernel hiding them. Rows include every token (class and distillation tokens first).
 
     Args:
         model: a keras_vt transformer (ViT, DeiT, CPVT, CvT, a CLIP image tower).
-        images: (batch, height, width, 3) preprocessed images.
-        batch_size: optional batch size for `predict`; by default one call.
+        images: (batch, height, width, 3) preprocessed images (see `keras_vt.preprocess`).
+        batch_size: run in chunks of this many images (bounds memory: a ViT-B/16 at 224 px
+            keeps 12 maps of 12 x 197 x 197 floats per image); by default one batch.
+        return_outputs: also return the model's own outputs (logits or features) from the same
+            forward pass, as `(outputs, maps)`.
 
     Returns:
         A list with one numpy array per attention layer, in depth order, each of shape
-        (batch, heads, queries, keys), float32, rows summing to 1 over keys.
+        (batch, heads, queries, keys), float32, rows summing to 1 over keys; or
+        `(outputs, maps)` with `return_outputs=True`.
 
     Example:
 
@@ -77,10 +100,24 @@ def attention_maps(model, images, batch_size=None):
     >>> len(maps), maps[0].shape
     (12, (2, 3, 10, 10))
     """
+    shape = tuple(images.shape)
+    check_images(shape)
+    if shape[0] == 0:
+        raise ValueError(f"Expected at least one image, got images with shape {shape}.")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"Expected batch_size as a positive int or None, got {batch_size!r}.")
     inspector = attention_model(model)
-    if batch_size is None:
-        outputs = inspector(images, training=False)
+    num_outputs = inspector._keras_vt_num_outputs
+    step = shape[0] if batch_size is None else batch_size
+    chunks = []
+    for start in range(0, shape[0], step):
+        result = inspector.predict_on_batch(images[start : start + step])
+        chunks.append([_to_numpy(r) for r in result])
+    if len(chunks) == 1:
+        result = chunks[0]
     else:
-        outputs = inspector.predict(images, batch_size=batch_size, verbose=0)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [np.asarray(keras.ops.convert_to_numpy(o), dtype="float32") for o in outputs]
+        result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+    outputs, maps = result[:num_outputs], result[num_outputs:]
+    if not return_outputs:
+        return maps
+    return (outputs[0] if num_outputs == 1 else outputs), maps

@@ -1,0 +1,145 @@
+"""Trains the explorer's embedded default model and writes its sample images.
+
+A `vit_mini_patch4_32` (ViT, 32 px, 4 px patches: an 8x8 grid plus the class token; 4 blocks
+instead of 6 to train faster) trained on the built-in shapes data (10 classes, flat
+backgrounds) with AdamW, warm-up and cosine decay, on a CPU (about 20 minutes on 2 cores).
+Writes into keras_vt/assets/ (shipped with the package):
+
+- explorer_vit_mini.weights.h5 and explorer_vit_mini.json (model name, classes, accuracy);
+- sample_<class>.png: one 128 px image per class, drawn by the same generator (another seed).
+
+Run from the repository root:
+
+    python examples/train_explorer_default.py            # defaults used for the shipped files
+    python examples/train_explorer_default.py --epochs 2 --num-images 2000 --output /tmp/check
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+MODEL = "vit_mini_patch4_32"
+STEM = "explorer_vit_mini"
+DISPLAY_NAME = "vit_mini (shapes)"
+SAMPLE_SIZE = 128
+
+
+def write_samples(output, seed, num_classes, clutter):
+    from PIL import Image
+
+    from keras_vt import data
+
+    images, labels = data.make_shapes(
+        8 * num_classes, image_size=SAMPLE_SIZE, seed=seed, clutter=clutter
+    )
+    paths = []
+    for label in range(num_classes):
+        index = int(np.flatnonzero(labels == label)[0])
+        path = os.path.join(output, f"sample_{data.CLASS_NAMES[label]}.png")
+        Image.fromarray(images[index]).save(path, optimize=True)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_output = os.path.join(os.path.dirname(__file__), "..", "keras_vt", "assets")
+    parser.add_argument("--output", default=default_output, help="directory to write into")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--num-images", type=int, default=10000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--depth", type=int, default=4, help="transformer blocks (vit_mini: 6)")
+    parser.add_argument(
+        "--clutter",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="cluttered backgrounds (default: flat, so that the maps show the shape clearly)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import keras
+
+    import keras_vt
+    from keras_vt import data
+
+    keras.utils.set_random_seed(args.seed)
+    os.makedirs(args.output, exist_ok=True)
+    start = time.time()
+    num_val = args.num_images // 5
+    images, labels = data.make_shapes(
+        args.num_images + num_val,
+        image_size=32,
+        seed=args.seed,
+        num_classes=args.num_classes,
+        clutter=args.clutter,
+    )
+    overrides = {"num_classes": args.num_classes, "image_size": 32, "depth": args.depth}
+    model = keras_vt.create_model(MODEL, **overrides)
+    x = np.asarray(keras_vt.preprocess(images, model), dtype="float32")
+    (x_train, y_train), (x_val, y_val) = (
+        (x[: args.num_images], labels[: args.num_images]),
+        (x[args.num_images :], labels[args.num_images :]),
+    )
+    steps = args.epochs * -(-args.num_images // args.batch_size)
+    warmup = steps // 10
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps - warmup, warmup_target=args.learning_rate, warmup_steps=warmup
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    print(f"{MODEL}: {keras_vt.count_params(model):,} parameters, {args.num_classes} classes")
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_data=(x_val, y_val),
+        verbose=2,
+    )
+    val_accuracy = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
+    minutes = (time.time() - start) / 60
+    # A fresh, uncompiled copy: its weights file holds the model only, not the optimizer state.
+    shipped = keras_vt.create_model(MODEL, **overrides)
+    shipped.set_weights(model.get_weights())
+    weights = f"{STEM}.weights.h5"
+    shipped.save_weights(os.path.join(args.output, weights))
+    manifest = {
+        "display_name": DISPLAY_NAME,
+        "model": MODEL,
+        "overrides": overrides,
+        "class_names": list(data.CLASS_NAMES[: args.num_classes]),
+        "weights": weights,
+        "val_accuracy": round(float(val_accuracy), 4),
+        "val_images": int(num_val),
+        "training": {
+            "script": "examples/train_explorer_default.py",
+            "epochs": args.epochs,
+            "num_images": args.num_images,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "seed": args.seed,
+            "clutter": args.clutter,
+            "minutes": round(minutes, 1),
+            "backend": keras.backend.backend(),
+        },
+    }
+    with open(os.path.join(args.output, f"{STEM}.json"), "w") as file:
+        json.dump(manifest, file, indent=2)
+    samples = write_samples(args.output, args.seed + 1000, args.num_classes, args.clutter)
+    print(
+        f"validation accuracy {val_accuracy:.4f} after {minutes:.1f} min; wrote "
+        f"{weights}, {STEM}.json and {len(samples)} samples to {os.path.abspath(args.output)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The apps as Gradio Blocks, and `launch`, behind `keras-vt explore`.
+
+Gradio is imported inside these functions only: `import keras_vt` never needs it.
+"""
+
+import os
+
+from keras_vt.apps.common import ModelBank
+
+DEFAULT_HOST = "127.0.0.1"
+MAX_FILE_SIZE = "8mb"
+TITLE = "keras_vt explorer"
+
+
+def _gradio():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio
+
+    return gradio
+
+
+def _bank(bank, model, weights):
+    if bank is not None:
+        return bank
+    return ModelBank(model=model, weights=weights)
+
+
+def build_attention_app(bank=None, model=None, weights=None):
+    """The attention explorer alone (Blocks)."""
+    from keras_vt.apps.attention import attention_tab
+
+    gr = _gradio()
+    bank = _bank(bank, model, weights)
+    with gr.Blocks(title="keras_vt attention explorer") as app:
+        gr.Markdown("## Attention explorer")
+        attention_tab(bank)
+    return app
+
+
+def build_positions_app(bank=None, model=None, weights=None):
+    """The positional-encoding explorer alone (Blocks)."""
+    from keras_vt.apps.positions import positions_tab
+
+    gr = _gradio()
+    bank = _bank(bank, model, weights)
+    with gr.Blocks(title="keras_vt positional-encoding explorer") as app:
+        gr.Markdown("## Positional-encoding explorer")
+        positions_tab(bank)
+    return app
+
+
+def build_graph_app(bank=None, model=None, weights=None):
+    """The model graph view alone (Blocks)."""
+    from keras_vt.apps.graph import graph_tab
+
+    gr = _gradio()
+    bank = _bank(bank, model, weights)
+    with gr.Blocks(title="keras_vt model graph") as app:
+        gr.Markdown("## Model graph")
+        graph_tab(bank)
+    return app
+
+
+def build_explorer(bank=None, model=None, weights=None):
+    """All three apps as tabs of one Blocks: attention, positions, model graph."""
+    from keras_vt.apps.attention import attention_tab
+    from keras_vt.apps.graph import graph_tab
+    from keras_vt.apps.positions import positions_tab
+
+    gr = _gradio()
+    bank = _bank(bank, model, weights)
+    with gr.Blocks(title=TITLE) as app:
+        gr.Markdown(f"## {TITLE}: looking inside vision transformers")
+        with gr.Tab("Attention"):
+            attention_tab(bank)
+        with gr.Tab("Positions"):
+            positions_tab(bank)
+        with gr.Tab("Model graph"):
+            graph_tab(bank)
+    return app
+
+
+APPS = {
+    "explorer": build_explorer,
+    "attention": build_attention_app,
+    "positions": build_positions_app,
+    "graph": build_graph_app,
+}
+
+
+def launch(
+    host=DEFAULT_HOST,
+    port=None,
+    model=None,
+    weights=None,
+    share=False,
+    app="explorer",
+    max_file_size=MAX_FILE_SIZE,
+    block=True,
+    quiet=False,
+):
+    """Builds an app and serves it; returns the Gradio Blocks (running).
+
+    Safe defaults: binds 127.0.0.1 (pass host="0.0.0.0" to serve the network), never opens a
+    share link unless `share=True`, limits uploads to `max_file_size`; large images are
+    downscaled and non-image uploads answered with a message.
+
+    Args:
+        host: interface to bind.
+        port: port (default: Gradio's first free one from 7860).
+        model: a registered model name to add to the embedded default.
+        weights: `.weights.h5` (with `model`) or `.keras` file for that model.
+        share: create a public gradio.live link (off by default).
+        app: "explorer" (all tabs), "attention", "positions" or "graph".
+        block: keep serving until interrupted (False returns at once, for tests).
+
+    Example:
+
+    >>> app = keras_vt.apps.launch(port=7861, block=False)
+    >>> app.close()
+    """
+    if app not in APPS:
+        raise ValueError(f"Unknown app={app!r}: expected one of {sorted(APPS)}.")
+    _gradio()
+    blocks = APPS[app](model=model, weights=weights)
+    return serve(blocks, host, port, share, max_file_size, block, quiet)
+
+
+def serve(
+    blocks,
+    host=DEFAULT_HOST,
+    port=None,
+    share=False,
+    max_file_size=MAX_FILE_SIZE,
+    block=True,
+    quiet=False,
+):
+    """Serves built Blocks with the safe defaults of `launch`; returns them."""
+    blocks.launch(
+        server_name=host,
+        server_port=port,
+        share=bool(share),
+        max_file_size=max_file_size,
+        prevent_thread_lock=not block,
+        ssr_mode=False,
+        quiet=quiet,
+    )
+    return blocks
+
+
+def add_explore_arguments(parser):
+    """Adds the `keras-vt explore` options to an argparse parser."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (first free from 7860)")
+    parser.add_argument("--model", default=None, help="a registered model name to explore too")
+    parser.add_argument(
+        "--weights", default=None, help=".weights.h5 (with --model) or .keras file to load"
+    )
+    parser.add_argument(
+        "--app", default="explorer", choices=sorted(APPS), help="which app (default: all tabs)"
+    )
+    parser.add_argument(
+        "--share", action="store_true", help="also open a public gradio.live link (off by default)"
+    )
+    return parser
+
+
+def explore_command(args):
+    """Runs `keras-vt explore` from parsed arguments."""
+    launch(
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        weights=args.weights,
+        share=args.share,
+        app=args.app,
+    )

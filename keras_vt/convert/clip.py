@@ -1,0 +1,315 @@
+"""CLIP checkpoints (ViT image tower) from Hugging Face transformers and OpenAI -> `keras_vt` CLIP.
+
+Two PyTorch layouts of the same network:
+
+- Hugging Face `CLIPModel` (directory with `config.json`, `model_type: clip`):
+  `vision_model.embeddings.{class_embedding, patch_embedding, position_embedding}`,
+  `vision_model.pre_layrnorm` (sic), `vision_model.encoder.layers.{i}.{layer_norm1,
+  self_attn.{q,k,v,out}_proj, layer_norm2, mlp.fc1, mlp.fc2}`, `vision_model.post_layernorm`,
+  `visual_projection`, the same under `text_model` (`embeddings.{token,position}_embedding`,
+  `final_layer_norm`), `text_projection`, `logit_scale`. Separate q/k/v become our fused `qkv`.
+  Text features are taken at the end-of-text token as transformers does: the largest id when the
+  config's `eos_token_id` is 2 (legacy configs), otherwise the first occurrence of that id.
+- OpenAI (`clip.load` / `build_model` state dicts, one file): `visual.{conv1, class_embedding,
+  positional_embedding, ln_pre, transformer.resblocks.{i}.{ln_1, attn.in_proj_weight,
+  attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}, ln_post, proj}`, `token_embedding`,
+  `positional_embedding`, `transformer.resblocks...`, `ln_final`, `text_projection`,
+  `logit_scale`. The architecture is inferred from the shapes, as OpenAI's `build_model` does.
+
+The ModifiedResNet image towers (`clip_rn50`) are not converted yet: their checkpoints raise a
+`ValueError`. Loading is strict (`WeightPlan`): one error lists every missing key, unexpected key
+and shape mismatch, and nothing is assigned unless the whole checkpoint matches.
+
+Example:
+
+```python
+clip = keras_vt.convert.convert_hf_clip("/path/to/clip-vit-base-patch32")
+clip.encode_image(pixels_nhwc)      # == hf.get_image_features(pixel_values)
+clip.encode_text(input_ids)         # == hf.get_text_features(input_ids)
+```
+"""
+
+import re
+
+import numpy as np
+
+from keras_vt.convert.checkpoint import (
+    WeightPlan,
+    linear_kernel,
+    load_state_dict,
+    read_hf_config,
+    to_numpy,
+)
+from keras_vt.layers.position import resample_positions
+
+_OPENAI_SCALARS = ("input_resolution", "context_length", "vocab_size")
+
+
+def _block_names(layout):
+    if layout == "hf":
+        return dict(
+            norm1="layer_norm1",
+            qkv=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+            proj="self_attn.out_proj",
+            norm2="layer_norm2",
+            fc1="mlp.fc1",
+            fc2="mlp.fc2",
+        )
+    return dict(
+        norm1="ln_1",
+        qkv="attn.in_proj",
+        proj="attn.out_proj",
+        norm2="ln_2",
+        fc1="mlp.c_fc",
+        fc2="mlp.c_proj",
+    )
+
+
+def _plan_blocks(plan, tower, depth, base, names):
+    for i in range(depth):
+        block = tower.get_layer(f"block{i}")
+        prefix = base.format(i=i)
+        plan.layer_norm(block.norm1, prefix + names["norm1"])
+        qkv = block.attention.qkv
+        if isinstance(names["qkv"], str):  # OpenAI: one in_proj_weight (3 * width, width)
+            fan_in, fan_out = qkv.kernel.shape
+            plan.tensor(
+                qkv.kernel, f"{prefix}{names['qkv']}_weight", (fan_out, fan_in), linear_kernel
+            )
+            plan.tensor(qkv.bias, f"{prefix}{names['qkv']}_bias")
+        else:
+            plan.dense_concat(qkv, [prefix + p for p in names["qkv"]])
+        plan.dense(block.attention.proj, prefix + names["proj"])
+        plan.layer_norm(block.norm2, prefix + names["norm2"])
+        plan.dense(block.mlp.fc1, prefix + names["fc1"])
+        plan.dense(block.mlp.fc2, prefix + names["fc2"])
+
+
+def plan_clip(clip, layout, checkpoint_grid=None):
+    """The `WeightPlan` filling a keras_vt `CLIP` (ViT image tower) from `layout` "hf" or "openai".
+
+    `checkpoint_grid` is the patch grid of the checkpoint's image position table; when it differs
+    from the model's, the table is resampled bicubically (class entry kept).
+    """
+    from keras_vt.models.clip import CLIPVisionTransformer
+
+    vision, text = clip.image_encoder, clip.text_encoder
+    if not isinstance(vision, CLIPVisionTransformer):
+        raise ValueError(
+            f"Only CLIP models with a ViT image tower convert; {clip.name!r} has "
+            f"{type(vision).__name__}."
+        )
+    plan = WeightPlan(f"a {layout} CLIP (ViT image tower) for {clip.name!r}")
+    names = _block_names(layout)
+    width, grid = vision.width, vision.grid_size
+    old_grid = tuple(checkpoint_grid or grid)
+    positions = vision.get_layer("pos_embed")
+
+    def vision_positions(table):
+        table = table.reshape(1, -1, width)
+        if old_grid == tuple(grid):
+            return table
+        return resample_positions(
+            table, grid, 1, old_grid=old_grid, interpolation=positions.interpolation
+        )
+
+    def token(vector):
+        return vector.reshape(1, 1, -1)
+
+    text_positions = text.get_layer("pos_embed")
+    if layout == "hf":
+        v, t = "vision_model.", "text_model."
+        keys = dict(
+            patch=v + "embeddings.patch_embedding",
+            cls=v + "embeddings.class_embedding",
+            pos=v + "embeddings.position_embedding.weight",
+            ln_pre=v + "pre_layrnorm",
+            vision_blocks=v + "encoder.layers.{i}.",
+            ln_post=v + "post_layernorm",
+            tokens=t + "embeddings.token_embedding.weight",
+            text_pos=t + "embeddings.position_embedding.weight",
+            text_blocks=t + "encoder.layers.{i}.",
+            ln_final=t + "final_layer_norm",
+        )
+    else:
+        keys = dict(
+            patch="visual.conv1",
+            cls="visual.class_embedding",
+            pos="visual.positional_embedding",
+            ln_pre="visual.ln_pre",
+            vision_blocks="visual.transformer.resblocks.{i}.",
+            ln_post="visual.ln_post",
+            tokens="token_embedding.weight",
+            text_pos="positional_embedding",
+            text_blocks="transformer.resblocks.{i}.",
+            ln_final="ln_final",
+        )
+    plan.conv(vision.get_layer("patch_embed").projection, keys["patch"])
+    plan.tensor(vision.get_layer("class_embedding").tokens, keys["cls"], (width,), token)
+    plan.tensor(
+        positions.embeddings,
+        keys["pos"],
+        (1 + old_grid[0] * old_grid[1], width),
+        vision_positions,
+    )
+    plan.layer_norm(vision.get_layer("ln_pre"), keys["ln_pre"])
+    _plan_blocks(plan, vision, vision.depth, keys["vision_blocks"], names)
+    plan.layer_norm(vision.get_layer("ln_post"), keys["ln_post"])
+    plan.tensor(text.get_layer("token_embedding").embeddings, keys["tokens"])
+    plan.tensor(
+        text_positions.embeddings,
+        keys["text_pos"],
+        tuple(text_positions.embeddings.shape[1:]),
+        lambda table: table[None],
+    )
+    _plan_blocks(plan, text, text.depth, keys["text_blocks"], names)
+    plan.layer_norm(text.get_layer("ln_final"), keys["ln_final"])
+    for tower, hf_key, openai_key in (
+        (vision, "visual_projection.weight", "visual.proj"),
+        (text, "text_projection.weight", "text_projection"),
+    ):
+        kernel = tower.get_layer("proj").kernel
+        if layout == "hf":
+            plan.tensor(kernel, hf_key, tuple(kernel.shape)[::-1], linear_kernel)
+        else:  # OpenAI multiplies x @ proj: already (width, embed_dim)
+            plan.tensor(kernel, openai_key)
+    plan.tensor(clip.logit_scale, "logit_scale")
+    return plan
+
+
+def _check_hf_tower(config, tower):
+    problems = []
+    if config.get("hidden_act", "quick_gelu") != "quick_gelu":
+        problems.append(
+            f"{tower} hidden_act={config['hidden_act']!r} (keras_vt's CLIP: quick_gelu)"
+        )
+    if config["intermediate_size"] != 4 * config["hidden_size"]:
+        problems.append(
+            f"{tower} intermediate_size={config['intermediate_size']} (keras_vt's CLIP: 4 x "
+            f"hidden_size = {4 * config['hidden_size']})"
+        )
+    if abs(config.get("layer_norm_eps", 1e-5) - 1e-5) > 1e-12:
+        problems.append(
+            f"{tower} layer_norm_eps={config['layer_norm_eps']} (keras_vt's CLIP: 1e-5)"
+        )
+    return problems
+
+
+def hf_clip_config(config):
+    """keras_vt `CLIP` arguments from a Hugging Face `CLIPConfig` dict (`config.json`)."""
+    vision, text = config.get("vision_config", {}), config.get("text_config", {})
+    problems = _check_hf_tower(vision, "vision_config") + _check_hf_tower(text, "text_config")
+    if problems:
+        raise ValueError("Unsupported Hugging Face CLIP config: " + "; ".join(problems) + ".")
+    eos = text.get("eos_token_id", 2)
+    return dict(
+        embed_dim=config.get("projection_dim", 512),
+        image_size=vision.get("image_size", 224),
+        vision_layers=vision["num_hidden_layers"],
+        vision_width=vision["hidden_size"],
+        vision_patch_size=vision.get("patch_size", 32),
+        vision_heads=vision["num_attention_heads"],
+        context_length=text.get("max_position_embeddings", 77),
+        vocabulary_size=text["vocab_size"],
+        text_width=text["hidden_size"],
+        text_heads=text["num_attention_heads"],
+        text_layers=text["num_hidden_layers"],
+        eot_token_id=None if eos == 2 else int(eos),
+        logit_scale_init=config.get("logit_scale_init_value", 2.6592),
+    )
+
+
+def _clip(kwargs, image_size, dtype):
+    from keras_vt.models.clip import CLIP
+
+    grid = kwargs["image_size"] // kwargs["vision_patch_size"]
+    if image_size is not None:
+        kwargs = dict(kwargs, image_size=image_size)
+    return CLIP(**kwargs, dtype=dtype), (grid, grid)
+
+
+def convert_hf_clip(source, image_size=None, dtype=None, progress=None):
+    """Builds a keras_vt `CLIP` from a Hugging Face `CLIPModel` checkpoint directory.
+
+    Args:
+        source: a directory with `config.json` and weights (`save_pretrained` layout), or a
+            `(config_dict, state_dict)` pair.
+        image_size: build the image tower at another resolution (position table resampled).
+        dtype: dtype policy of the Keras model.
+        progress: progress bars while reading and assigning; by default for files over 100 MiB.
+
+    Returns:
+        A `keras_vt.models.clip.CLIP` whose `encode_image` / `encode_text` equal transformers'
+        `get_image_features` / `get_text_features`, and whose `logit_scale` is the checkpoint's.
+    """
+    if isinstance(source, (tuple, list)) and len(source) == 2:
+        config, state = dict(source[0]), {k: to_numpy(v) for k, v in source[1].items()}
+    else:
+        config, state = read_hf_config(source), load_state_dict(source, progress=progress)
+    if config.get("model_type") != "clip":
+        raise ValueError(
+            f"Checkpoint config has model_type={config.get('model_type')!r}: expected 'clip'."
+        )
+    state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
+    model, grid = _clip(hf_clip_config(config), image_size, dtype)
+    plan_clip(model, "hf", checkpoint_grid=grid).load(state, progress=progress)
+    return model
+
+
+def openai_clip_config(state_dict):
+    """keras_vt `CLIP` arguments inferred from an OpenAI CLIP state dict (as `build_model`)."""
+    if "visual.proj" not in state_dict:
+        if "visual.layer1.0.conv1.weight" in state_dict:
+            raise ValueError(
+                "This is an OpenAI CLIP with a ModifiedResNet image tower (e.g. RN50): only ViT "
+                "image towers (visual.conv1, visual.proj) are converted."
+            )
+        raise ValueError("Not an OpenAI CLIP state dict: expected the key 'visual.proj'.")
+    width, _, patch, _ = np.shape(state_dict["visual.conv1.weight"])
+    positions = np.shape(state_dict["visual.positional_embedding"])[0]
+    grid = int(round((positions - 1) ** 0.5))
+    if grid * grid + 1 != positions:
+        raise ValueError(
+            f"visual.positional_embedding has {positions} rows: expected 1 + a square."
+        )
+
+    def depth(prefix):
+        pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
+        return len({m.group(1) for k in state_dict if (m := pattern.match(k))})
+
+    text_width = np.shape(state_dict["ln_final.weight"])[0]
+    return dict(
+        embed_dim=int(np.shape(state_dict["text_projection"])[1]),
+        image_size=int(grid * patch),
+        vision_layers=depth("visual.transformer.resblocks."),
+        vision_width=int(width),
+        vision_patch_size=int(patch),
+        vision_heads=int(width) // 64,
+        context_length=int(np.shape(state_dict["positional_embedding"])[0]),
+        vocabulary_size=int(np.shape(state_dict["token_embedding.weight"])[0]),
+        text_width=int(text_width),
+        text_heads=int(text_width) // 64,
+        text_layers=depth("transformer.resblocks."),
+    )
+
+
+def convert_openai_clip(source, image_size=None, dtype=None, progress=None, **config):
+    """Builds a keras_vt `CLIP` from an OpenAI CLIP state dict (file or mapping).
+
+    The sizes are inferred from the shapes; the numbers of heads are width / 64 as in OpenAI's
+    `build_model` unless given (`vision_heads=`, `text_heads=` in `config`).
+
+    Example:
+
+    >>> clip = keras_vt.convert.convert_openai_clip("ViT-B-32.safetensors")
+    """
+    if hasattr(source, "items"):
+        state = {k: to_numpy(v) for k, v in source.items()}
+    else:
+        state = load_state_dict(source, progress=progress)
+    state = {k: v for k, v in state.items() if k not in _OPENAI_SCALARS}
+    kwargs = openai_clip_config(state)
+    kwargs.update(config)
+    model, grid = _clip(kwargs, image_size, dtype)
+    plan_clip(model, "openai", checkpoint_grid=grid).load(state, progress=progress)
+    return model

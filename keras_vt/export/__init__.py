@@ -1,0 +1,15 @@
+"""SavedModel export with serving signatures that take raw inputs (TensorFlow-only).
+
+`export_saved_model(model, path)` writes a SavedModel whose `serve` signature takes raw uint8
+images of any size and resizes and normalises them in the graph; `add_text_endpoint` is the hook
+for text towers taking raw strings. Works from the TensorFlow and JAX backends.
+"""
+
+from keras_vt.export.saved_model import (
+    add_image_endpoints,
+    add_text_endpoint,
+    export,
+    export_saved_model,
+    serving_preprocess,
+    target_size,
+)

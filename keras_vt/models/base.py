@@ -1,0 +1,17 @@
+"""The base of every keras_vt model: a functional graph built in `__init__`."""
+
+import keras
+
+
+class FunctionalModel(keras.Model):
+    """A `keras.Model` subclass whose graph is built in `__init__`, as keras-hub builds models.
+
+    `keras.Model(inputs, outputs, dtype=...)` does not keep its `dtype` argument, so a model
+    built under `"mixed_bfloat16"` would serialise as float32. This base records the policy the
+    layers were built with, so `get_config`, `from_config` and `.keras` files keep it.
+    """
+
+    def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        if dtype is not None:
+            self.dtype_policy = keras.dtype_policies.get(dtype)

@@ -1,0 +1,71 @@
+"""The explorer in a real browser: headless Debian Chromium driven by Playwright.
+
+Needs `chromium` (apt-get install chromium; .ci/run installs it) and the playwright Python
+package; Playwright's own browser downloads are never used. The screenshot is saved under
+artifacts/ (git-ignored).
+"""
+
+import os
+import socket
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.single_backend]
+
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("gradio")
+    from keras_vt.apps.common import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def explorer_url():
+    from keras_vt.apps.explorer import build_explorer, serve
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    blocks = serve(build_explorer(), port=port, block=False, quiet=True)
+    yield blocks.local_url
+    blocks.close()
+
+
+def test_explorer_upload_explain_and_screenshot(browser, explorer_url):
+    from keras_vt.apps.common import sample_paths
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(explorer_url, wait_until="networkidle")
+    page.locator("input[type=file]").first.set_input_files(sample_paths()["star"])
+    page.get_by_text("star.png").first.wait_for(timeout=30_000)
+    page.get_by_role("radio", name="raw").check()
+    page.locator("#explain-button").click()
+    status = page.locator("#status")
+    status.get_by_text("raw attention of layer 4/4").wait_for(timeout=60_000)
+    overlay = page.locator("#overlay img")
+    overlay.wait_for(timeout=30_000)
+    size = overlay.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert size == [320, 320]
+    top5 = page.locator("#top5").inner_text()
+    from keras_vt.apps.common import embedded_manifests
+
+    names = next(iter(embedded_manifests().values()))["class_names"]
+    assert any(name in top5 for name in names), top5
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    path = os.path.join(ARTIFACTS, "explorer_attention.png")
+    page.screenshot(path=path, full_page=True)
+    assert os.path.getsize(path) > 10_000
+    page.close()
