@@ -20,6 +20,12 @@ from keras_vt.convert.clip import (
     openai_clip_config,
     plan_clip,
 )
+from keras_vt.convert.hf_cvt import (
+    convert_hf_cvt,
+    cvt_config_from_hf,
+    hf_cvt_mapping,
+    load_hf_cvt_weights,
+)
 from keras_vt.convert.hf_resnet import (
     convert_hf_resnet,
     convert_torchvision_resnet,

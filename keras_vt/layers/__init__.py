@@ -13,10 +13,12 @@ from keras_vt.layers.conv_attention import (
     doubly_stochastic_penalty,
     reinforce_loss,
 )
-from keras_vt.layers.patching import PatchEmbedding, check_images
+from keras_vt.layers.conv_projection import ConvProjectionAttention, ConvTransformerBlock
+from keras_vt.layers.patching import ConvTokenEmbedding, PatchEmbedding, check_images, token_grid
 from keras_vt.layers.pooling import AttentionPool2D
 from keras_vt.layers.position import (
     PositionEmbedding,
+    PositionEncodingGenerator,
     SinCosPositionEmbedding2D,
     interpolation_matrix,
     resample_positions,

@@ -82,3 +82,175 @@ class PatchEmbedding(keras.layers.Layer):
             patch_size=self.patch_size, hidden_dim=self.hidden_dim, use_bias=self.use_bias
         )
         return config
+
+
+def token_grid(grid, argument="grid"):
+    """(height, width) of a token grid given as a (height, width) pair or a rank-4 feature map.
+
+    Layers that fold a token sequence back onto its 2-D grid (the position-encoding generator,
+    convolutional projection attention) take the grid this way: either explicit sizes, or the
+    (batch, height, width, channels) feature map the tokens were flattened from, whose height and
+    width are read at call time. The second form keeps functional models resolution-free.
+    """
+    if isinstance(grid, (tuple, list)):
+        if len(grid) != 2:
+            raise ValueError(
+                f"Expected {argument} as (height, width) or a (batch, height, width, channels) "
+                f"feature map, got {argument}={grid!r}."
+            )
+        return grid[0], grid[1]
+    shape = ops.shape(grid)
+    if len(shape) != 4:
+        raise ValueError(
+            f"Expected {argument} as (height, width) or a (batch, height, width, channels) "
+            f"feature map, got a tensor of shape {tuple(shape)}."
+        )
+    return shape[1], shape[2]
+
+
+@keras.saving.register_keras_serializable(package="keras_vt")
+class ConvTokenEmbedding(keras.layers.Layer):
+    """Convolutional token embedding: zero padding, a strided convolution, then LayerNorm.
+
+    CvT opens each stage with it (kernel/stride/padding 7/4/2, then 3/2/1): overlapping patches,
+    so neighbouring tokens share pixels. With `kernel_size == strides`, `padding=0` and
+    `normalize=False` it is ViT's patchify convolution (CPVT uses it that way).
+
+    The output is the token map (batch, height', width', filters): tokens together with their grid
+    shape. Flatten it with `keras.layers.Reshape((-1, filters))` to get the token sequence, and pass
+    the map itself as the `grid` of `PositionEncodingGenerator` or `ConvProjectionAttention`.
+    height' = (height + 2 * padding - kernel_size) // strides + 1 (and likewise width').
+
+    Args:
+        filters: embedding width.
+        kernel_size: convolution kernel side.
+        strides: convolution stride.
+        padding: zero padding on each side, in pixels (PyTorch's `padding`, symmetric).
+        normalize: LayerNorm over the channels after the convolution.
+        epsilon: LayerNorm epsilon (CvT: 1e-5).
+        use_bias: bias of the convolution.
+
+    Raises:
+        ValueError: inputs that are not rank 4, whose channels differ from those the layer was
+            built for, that are smaller than the kernel can take, or (non-overlapping patches,
+            `kernel_size == strides` and no padding) not divisible by the patch size.
+
+    Example:
+
+    >>> layer = keras_vt.layers.ConvTokenEmbedding(64, kernel_size=7, strides=4, padding=2)
+    >>> layer(np.zeros((2, 224, 224, 3))).shape
+    (2, 56, 56, 64)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides,
+        padding=0,
+        normalize=True,
+        epsilon=1e-5,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for argument, value, low in (
+            ("filters", filters, 1),
+            ("kernel_size", kernel_size, 1),
+            ("strides", strides, 1),
+            ("padding", padding, 0),
+        ):
+            if int(value) < low:
+                raise ValueError(f"Expected {argument} >= {low}, got {argument}={value}.")
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
+        self.padding = int(padding)
+        self.normalize = bool(normalize)
+        self.epsilon = float(epsilon)
+        self.use_bias = bool(use_bias)
+        self.projection = keras.layers.Conv2D(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="valid",
+            use_bias=self.use_bias,
+            dtype=self.dtype_policy,
+            name="projection",
+        )
+        self.norm = (
+            keras.layers.LayerNormalization(
+                epsilon=self.epsilon, dtype=self.dtype_policy, name="norm"
+            )
+            if self.normalize
+            else None
+        )
+
+    @property
+    def patchify(self):
+        return self.kernel_size == self.strides and self.padding == 0
+
+    def _check(self, shape):
+        check_images(shape, argument="images", channels=getattr(self, "_channels", None))
+        least = self.kernel_size - 2 * self.padding
+        for axis, size in (("height", shape[1]), ("width", shape[2])):
+            if size is None:
+                continue
+            if size < least:
+                raise ValueError(
+                    f"Image {axis} {size} is smaller than layer {self.name!r} can take: a "
+                    f"{self.kernel_size}x{self.kernel_size} convolution with padding "
+                    f"{self.padding} needs images of at least {least} pixels."
+                )
+            if self.patchify and size % self.strides:
+                raise ValueError(
+                    f"Image {axis} {size} is not divisible by the patch size {self.strides} of "
+                    f"layer {self.name!r}: expected a multiple of {self.strides} "
+                    f"(e.g. {max(1, round(size / self.strides)) * self.strides})."
+                )
+
+    def build(self, input_shape):
+        self._check(input_shape)
+        if input_shape[-1] is None:
+            raise ValueError(
+                f"Layer {self.name!r} needs a known channel count, got input shape {input_shape}."
+            )
+        self._channels = int(input_shape[-1])
+        pad = 2 * self.padding
+        padded = tuple(input_shape[:1]) + tuple(
+            None if s is None else s + pad for s in input_shape[1:3]
+        )
+        self.projection.build(padded + (self._channels,))
+        if self.norm is not None:
+            self.norm.build(self.compute_output_shape(input_shape))
+
+    def call(self, images):
+        self._check(tuple(images.shape))
+        if self.padding:
+            p = self.padding
+            images = ops.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
+        x = self.projection(images)
+        return self.norm(x) if self.norm is not None else x
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+
+        def side(size):
+            if size is None:
+                return None
+            return (size + 2 * self.padding - self.kernel_size) // self.strides + 1
+
+        return (input_shape[0], side(input_shape[1]), side(input_shape[2]), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            normalize=self.normalize,
+            epsilon=self.epsilon,
+            use_bias=self.use_bias,
+        )
+        return config

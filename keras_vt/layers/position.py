@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers.patching import token_grid
+
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
@@ -276,5 +278,106 @@ class SinCosPositionEmbedding2D(keras.layers.Layer):
             grid_size=self.grid_size,
             num_prefix_tokens=self.num_prefix_tokens,
             temperature=self.temperature,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vt")
+class PositionEncodingGenerator(keras.layers.Layer):
+    """CPVT's position-encoding generator (PEG): positions conditioned on the input.
+
+    The grid tokens are folded back onto their 2-D grid, a depthwise `kernel_size` x `kernel_size`
+    convolution (zero padding, with bias) runs over them, and its output is added to the tokens
+    (a residual): `tokens + DWConv(tokens)`. The zero padding is what tells a token where the
+    border is, so positions come from the content and its neighbourhood, not from a table, and
+    the layer works at any grid size. The `num_prefix_tokens` leading tokens (class token) are split
+    off before the convolution and re-attached unchanged after it.
+
+    The grid is passed at call time as `grid`: either the (batch, height, width, channels) feature
+    map the tokens were flattened from (what CPVT does, so that one functional graph serves every
+    resolution; only its height and width are read) or explicit `(height, width)` sizes.
+
+    Args:
+        num_prefix_tokens: leading tokens that bypass the convolution (1 for a class token).
+        kernel_size: odd side of the depthwise kernel (3 in CPVT).
+        kernel_initializer: initializer of the depthwise kernel; by default a normal with
+            std sqrt(2 / fan_out), fan_out = kernel_size**2, as Twins initialises its convolutions.
+        bias_initializer: initializer of the bias (zeros).
+
+    Example:
+
+    >>> peg = keras_vt.layers.PositionEncodingGenerator(num_prefix_tokens=1)
+    >>> peg(np.zeros((2, 1 + 14 * 14, 192)), grid=(14, 14)).shape
+    (2, 197, 192)
+    """
+
+    def __init__(
+        self,
+        num_prefix_tokens=1,
+        kernel_size=3,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_prefix_tokens) < 0:
+            raise ValueError(
+                f"Expected num_prefix_tokens >= 0, got num_prefix_tokens={num_prefix_tokens}."
+            )
+        if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
+            raise ValueError(f"Expected an odd kernel_size >= 1, got kernel_size={kernel_size}.")
+        self.num_prefix_tokens = int(num_prefix_tokens)
+        self.kernel_size = int(kernel_size)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer
+            or keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.conv = keras.layers.DepthwiseConv2D(
+            self.kernel_size,
+            padding="same",
+            use_bias=True,
+            depthwise_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype_policy,
+            name="conv",
+        )
+
+    def build(self, x_shape, grid_shape=None):
+        if len(x_shape) != 3:
+            raise ValueError(
+                f"Expected tokens of shape (batch, tokens, channels), got shape {tuple(x_shape)}."
+            )
+        self.conv.build((None, None, None, x_shape[-1]))
+
+    def call(self, x, grid):
+        height, width = token_grid(grid)
+        batch, channels = ops.shape(x)[0], x.shape[-1]
+        length = x.shape[1]
+        if isinstance(height, int) and isinstance(width, int) and length is not None:
+            if length != self.num_prefix_tokens + height * width:
+                raise ValueError(
+                    f"Layer {self.name!r} got {length} tokens, expected "
+                    f"{self.num_prefix_tokens} prefix + {height}x{width} grid tokens "
+                    f"= {self.num_prefix_tokens + height * width}."
+                )
+        prefix, tokens = x[:, : self.num_prefix_tokens], x[:, self.num_prefix_tokens :]
+        fmap = ops.reshape(tokens, (batch, height, width, channels))
+        fmap = fmap + self.conv(fmap)
+        tokens = ops.reshape(fmap, (batch, height * width, channels))
+        if not self.num_prefix_tokens:
+            return tokens
+        return ops.concatenate([prefix, tokens], axis=1)
+
+    def compute_output_shape(self, x_shape, grid_shape=None):
+        return tuple(x_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_prefix_tokens=self.num_prefix_tokens,
+            kernel_size=self.kernel_size,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
         )
         return config

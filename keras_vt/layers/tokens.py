@@ -15,6 +15,9 @@ class ClassToken(keras.layers.Layer):
         num_tokens: how many prefix tokens.
         initializer: initializer of the tokens (ViT's JAX code: zeros; timm: normal std 1e-6;
             DeiT: truncated normal std 0.02).
+        prepend: prepend the tokens to the input sequence (default), or return them alone,
+            broadcast to the input's batch, (batch, num_tokens, dim), for models that keep them
+            beside a token map of any rank (CvT's stage-3 class token).
 
     Example:
 
@@ -23,12 +26,13 @@ class ClassToken(keras.layers.Layer):
     (4, 198, 192)
     """
 
-    def __init__(self, num_tokens=1, initializer="zeros", **kwargs):
+    def __init__(self, num_tokens=1, initializer="zeros", prepend=True, **kwargs):
         super().__init__(**kwargs)
         if int(num_tokens) < 1:
             raise ValueError(f"Expected num_tokens >= 1, got num_tokens={num_tokens}.")
         self.num_tokens = int(num_tokens)
         self.initializer = keras.initializers.get(initializer)
+        self.prepend = bool(prepend)
 
     def build(self, input_shape):
         self.tokens = self.add_weight(
@@ -38,15 +42,21 @@ class ClassToken(keras.layers.Layer):
     def call(self, x):
         tokens = ops.cast(self.tokens, x.dtype)
         tokens = ops.broadcast_to(tokens, (ops.shape(x)[0], self.num_tokens, ops.shape(x)[-1]))
+        if not self.prepend:
+            return tokens
         return ops.concatenate([tokens, x], axis=1)
 
     def compute_output_shape(self, input_shape):
+        if not self.prepend:
+            return (input_shape[0], self.num_tokens, input_shape[-1])
         n = None if input_shape[1] is None else input_shape[1] + self.num_tokens
         return (input_shape[0], n, input_shape[2])
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            num_tokens=self.num_tokens, initializer=keras.initializers.serialize(self.initializer)
+            num_tokens=self.num_tokens,
+            initializer=keras.initializers.serialize(self.initializer),
+            prepend=self.prepend,
         )
         return config

@@ -1,0 +1,169 @@
+"""Inference throughput of CvT-13 and CPVT-S next to ViT-S/16, with Hugging Face's CvT-13, one run.
+
+224 px, batch 8, float32, random weights, inference only. In a single invocation and under the
+same thread settings it times:
+
+* keras_vt `cvt_13`, `cpvt_small` and `vit_small_patch16_224` (the ViT of CPVT-S's size) on each
+  requested Keras backend, through `predict_on_batch` after `compile(jit_compile="auto")` (XLA
+  on TensorFlow and JAX, eager on torch);
+* Hugging Face transformers `CvtForImageClassification(CvtConfig())` (CvT-13, PyTorch, eval mode,
+  `torch.inference_mode()`).
+
+Timing as `benchmarks/throughput.py`: `--warmup` untimed calls (the first traces/compiles), then
+`--repeats` timed calls; images/s from the median, with the inter-quartile range. Every
+(library, backend) pair runs in its own subprocess (the Keras backend is fixed per process), with
+`--threads` intra-op threads for all. Results: a markdown table printed and written to
+`benchmarks/results/throughput_cvt.md`, raw numbers to `throughput_cvt.json`.
+
+Example:
+
+    python benchmarks/throughput_cvt.py                      # all backends (several minutes)
+    python benchmarks/throughput_cvt.py --quick              # batch 2, few repeats: smoke test
+    python benchmarks/throughput_cvt.py --backends jax
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BACKENDS = ("tensorflow", "jax", "torch")
+KERAS_MODELS = ("vit_small_patch16_224", "cpvt_small", "cvt_13")
+
+
+def time_calls(fn, warmup, repeats, desc):
+    """`warmup` untimed calls, then `repeats` timed ones (tqdm progress); seconds per call."""
+    from tqdm import tqdm
+
+    times = []
+    for i in tqdm(range(warmup + repeats), desc=desc, leave=False, file=sys.stderr):
+        start = time.perf_counter()
+        fn()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    return {"median": float(median), "iqr": float(q3 - q1), "all": times}
+
+
+def set_threads(threads):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    os.environ["XLA_FLAGS"] = (
+        f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+        f"intra_op_parallelism_threads={threads}"
+    )
+
+
+def worker_keras(args):
+    import keras
+
+    import keras_vt
+
+    images = np.random.default_rng(0).normal(size=(args.batch, 224, 224, 3)).astype("float32")
+    rows = []
+    for name in args.models.split(","):
+        keras.utils.set_random_seed(0)
+        model = keras_vt.create_model(name)
+        model.compile(jit_compile="auto")
+        stats = time_calls(
+            lambda: model.predict_on_batch(images),
+            args.warmup,
+            args.repeats,
+            f"{name} [{keras.backend.backend()}]",
+        )
+        rows.append(dict(library="keras_vt", backend=keras.backend.backend(), model=name, **stats))
+        keras.backend.clear_session()
+    return rows
+
+
+def worker_hf(args):
+    import torch
+    from transformers import CvtConfig, CvtForImageClassification
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = CvtForImageClassification(CvtConfig()).eval()
+    images = torch.randn(args.batch, 3, 224, 224)
+
+    def call():
+        with torch.inference_mode():
+            model(images)
+
+    stats = time_calls(call, args.warmup, args.repeats, "HF CvT-13 [torch]")
+    return [dict(library="HF transformers", backend="torch", model="cvt_13", **stats)]
+
+
+def run_worker(kind, backend, args):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    command = [sys.executable, __file__, "--worker", kind] + [
+        f"--{key}={value}"
+        for key, value in vars(args).items()
+        if key not in ("worker", "backends", "quick") and value is not None
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    sys.stderr.write(done.stderr[-2000:] if done.returncode else "")
+    if done.returncode:
+        raise RuntimeError(f"worker {kind}/{backend} failed (exit {done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(rows, batch):
+    lines = [
+        f"| model | library | backend | images/s (batch {batch}) | ms / batch (median ± IQR) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['library']} | {r['backend']} | {batch / r['median']:.1f} | "
+            f"{1e3 * r['median']:.0f} ± {1e3 * r['iqr']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--models", default=",".join(KERAS_MODELS))
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="batch 2, 1 warm-up, 3 repeats")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    if args.worker:
+        rows = worker_keras(args) if args.worker == "keras" else worker_hf(args)
+        print(json.dumps(rows))
+        return
+    if args.quick:
+        args.batch, args.warmup, args.repeats = 2, 1, 3
+    rows = []
+    for backend in args.backends.split(","):
+        rows += run_worker("keras", backend, args)
+    rows += run_worker("hf", "torch", args)
+    text = table(rows, args.batch)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"CvT-13 / CPVT-S / ViT-S/16 inference, 224 px, float32, batch {args.batch}, "
+        f"{args.threads} threads, {platform.processor() or platform.machine()}; "
+        f"median of {args.repeats} after {args.warmup} warm-up calls.\n\n"
+    )
+    (RESULTS / "throughput_cvt.md").write_text(header + text + "\n")
+    (RESULTS / "throughput_cvt.json").write_text(json.dumps(dict(args=vars(args), rows=rows)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""CPVT: Conditional Positional Encodings for Vision Transformers [Chu et al., 2021].
+
+DeiT with the position table removed: a position-encoding generator (PEG, a depthwise 3x3
+convolution with zero padding and a residual over the tokens folded onto their grid) after
+encoder block 0 makes positions conditional on the input. Nothing in the model depends on the
+grid size, so the same weights run at any resolution (a multiple of the patch size) with no
+resampling. CPVT-GAP drops the class token and mean-pools the tokens.
+
+Parameter count: DeiT's minus the position table ((1 + N) x D) plus one PEG per position
+(9 D + D). See docs/cpvt_cvt.md for the numbers.
+"""
+
+import keras
+
+from keras_vt import layers
+from keras_vt.models.registry import register
+from keras_vt.models.vit import VIT_SIZES, check_head, output_dtype
+
+POOLINGS = ("token", "gap")
+
+
+def check_image_size(image_size, multiple=1):
+    """`image_size` as (height, width) positive ints, multiples of `multiple`."""
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
+        raise ValueError(f"Expected image_size as a positive int or (h, w), got {image_size!r}.")
+    if any(s % multiple for s in size):
+        raise ValueError(
+            f"image_size={image_size!r} is not divisible by patch_size={multiple}: expected "
+            f"a multiple of {multiple} (e.g. {max(1, round(size[0] / multiple)) * multiple})."
+        )
+    return size
+
+
+def check_peg_positions(peg_positions, depth):
+    positions = tuple(int(p) for p in peg_positions)
+    if not positions:
+        raise ValueError("Expected at least one PEG position, got peg_positions=().")
+    bad = [p for p in positions if not 0 <= p < depth]
+    if bad:
+        raise ValueError(
+            f"peg_positions={tuple(peg_positions)} has positions {bad} beyond the encoder: "
+            f"expected block indices in [0, {depth - 1}] (depth={depth})."
+        )
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"Expected distinct PEG positions, got peg_positions={positions}.")
+    return tuple(sorted(positions))
+
+
+@keras.saving.register_keras_serializable(package="keras_vt")
+class CPVT(keras.Model):
+    """Conditional Position encoding Vision Transformer (CPVT), classifier or backbone.
+
+    The functional graph takes images of any size, (batch, None, None, 3): the height and width
+    must be multiples of `patch_size` (a `ValueError` otherwise). `image_size` is only the
+    preferred resolution, used by `keras_vt.preprocess`.
+
+    Args:
+        image_size: preferred input side in pixels (int or (height, width)).
+        patch_size: side of the square patches.
+        hidden_dim, mlp_dim, num_heads, depth: the size (DeiT/ViT sizes, see `VIT_SIZES`).
+        peg_positions: indices of the blocks after which a PEG is inserted; (0,) as in the paper,
+            (0, 1, 2, 3, 4, 5) for its "0-5" variant. Each position has its own PEG.
+        peg_kernel_size: side of the PEG's depthwise kernel (3).
+        num_classes: classes of the linear head.
+        include_top: with the head (logits) or without (pooled features).
+        pooling: "token" (class token) or "gap" (CPVT-GAP: no class token, mean of the tokens).
+        dropout, attention_dropout, drop_path_rate: regularisation, as in ViT/DeiT.
+        layer_norm_epsilon: 1e-6 (DeiT/timm).
+        dtype: dtype policy.
+
+    Example:
+
+    >>> model = keras_vt.create_model("cpvt_tiny", num_classes=10)
+    >>> model(np.zeros((2, 224, 224, 3))).shape, model(np.zeros((2, 384, 320, 3))).shape
+    ((2, 10), (2, 10))
+    """
+
+    default_image_size = 224
+    normalization = "imagenet"
+
+    def __init__(
+        self,
+        image_size=224,
+        patch_size=16,
+        hidden_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_dim=3072,
+        peg_positions=(0,),
+        peg_kernel_size=3,
+        num_classes=1000,
+        include_top=True,
+        pooling="token",
+        dropout=0.0,
+        attention_dropout=0.0,
+        drop_path_rate=0.0,
+        layer_norm_epsilon=1e-6,
+        dtype=None,
+        name=None,
+        **kwargs,
+    ):
+        check_image_size(image_size, patch_size)
+        check_head(num_classes, pooling, POOLINGS)
+        positions = check_peg_positions(peg_positions, depth)
+        num_prefix = 1 if pooling == "token" else 0
+
+        images = keras.Input((None, None, 3), name="images")
+        grid = layers.ConvTokenEmbedding(
+            hidden_dim, patch_size, patch_size, normalize=False, dtype=dtype, name="patch_embed"
+        )(images)
+        x = keras.layers.Reshape((-1, hidden_dim), dtype=dtype, name="flatten")(grid)
+        if num_prefix:
+            x = layers.ClassToken(
+                1, keras.initializers.TruncatedNormal(stddev=0.02), dtype=dtype, name="cls_token"
+            )(x)
+        x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
+        for i in range(depth):
+            x = layers.TransformerBlock(
+                num_heads,
+                mlp_dim,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                drop_path=drop_path_rate * i / max(depth - 1, 1),
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=dtype,
+                name=f"block{i}",
+            )(x)
+            if i in positions:
+                x = layers.PositionEncodingGenerator(
+                    num_prefix, peg_kernel_size, dtype=dtype, name=f"peg{i}"
+                )(x, grid)
+        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
+        if pooling == "token":
+            x = x[:, 0]
+        else:
+            x = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="gap")(x)
+        if include_top:
+            x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(x)
+            x = keras.layers.Dense(
+                num_classes,
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                dtype=output_dtype(dtype),
+                name="head",
+            )(x)
+        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
+        if dtype is not None:
+            # Functional models drop `dtype`; record it so get_config round-trips the policy.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
+
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.hidden_dim = hidden_dim
+        self.depth = depth
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.peg_positions = positions
+        self.peg_kernel_size = peg_kernel_size
+        self.num_classes = num_classes
+        self.include_top = include_top
+        self.pooling = pooling
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.drop_path_rate = drop_path_rate
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+    def get_config(self):
+        return {
+            "image_size": self.image_size,
+            "patch_size": self.patch_size,
+            "hidden_dim": self.hidden_dim,
+            "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "peg_positions": list(self.peg_positions),
+            "peg_kernel_size": self.peg_kernel_size,
+            "num_classes": self.num_classes,
+            "include_top": self.include_top,
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "drop_path_rate": self.drop_path_rate,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "name": self.name,
+        }
+
+
+CPVT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, patch_size=8, image_size=32)
+for _size in ("tiny", "small", "base"):
+    _hidden, _mlp, _heads, _depth = VIT_SIZES[_size]
+    _config = dict(hidden_dim=_hidden, depth=_depth, num_heads=_heads, mlp_dim=_mlp)
+    register(f"cpvt_{_size}", CPVT, family="cpvt", config=_config, tiny=CPVT_TINY)
+    register(
+        f"cpvt_{_size}_gap",
+        CPVT,
+        family="cpvt",
+        config=dict(_config, pooling="gap"),
+        tiny=CPVT_TINY,
+    )
