@@ -524,3 +524,23 @@ def test_hf_and_openai_clip_match_encode_image_and_text(tmp_path):
     from_openai = convert_checkpoint(openai_path, vision_heads=3, text_heads=2, eot_token_id=98)
     np.testing.assert_allclose(to_numpy(from_openai.encode_image(nhwc(x))), image, atol=ATOL)
     np.testing.assert_allclose(to_numpy(from_openai.encode_text(ids)), text, atol=ATOL)
+
+
+def test_hf_cvt_directory_through_convert_checkpoint(tmp_path):
+    """The CvT converter (keras_vt.convert.hf_cvt) from a save_pretrained directory."""
+    from keras_vt.models import cvt
+
+    torch.manual_seed(15)
+    config = transformers.CvtConfig(
+        embed_dim=[16, 24, 40], num_heads=[1, 2, 5], depth=[1, 2, 3], num_labels=4
+    )
+    reference = perturb(transformers.CvtForImageClassification(config), seed=15)
+    destination = str(tmp_path / "cvt.keras")
+    convert_checkpoint(save(reference, tmp_path / "cvt"), destination)
+    assert isinstance(keras.saving.load_model(destination), cvt.CvT)
+    for size in (32, 56):  # CvT takes any resolution: no position table
+        x = pixels(size, seed=size)
+        with torch.no_grad():
+            expected = reference(torch.from_numpy(x)).logits.numpy()
+        resized = convert_checkpoint(str(tmp_path / "cvt"), image_size=size)
+        np.testing.assert_allclose(to_numpy(resized(nhwc(x))), expected, atol=ATOL)

@@ -23,8 +23,8 @@ from keras_vt.convert.clip import (
 from keras_vt.convert.hf_cvt import (
     convert_hf_cvt,
     cvt_config_from_hf,
-    hf_cvt_mapping,
     load_hf_cvt_weights,
+    plan_hf_cvt,
 )
 from keras_vt.convert.hf_resnet import (
     convert_hf_resnet,
@@ -47,6 +47,7 @@ from keras_vt.convert.vit import (
 register_hf_converter("vit", convert_hf_vit)
 register_hf_converter("deit", convert_hf_deit)
 register_hf_converter("clip", convert_hf_clip)
+register_hf_converter("cvt", convert_hf_cvt)
 register_state_dict_converter(
     "OpenAI CLIP",
     lambda keys: {"token_embedding.weight", "ln_final.weight"} <= keys,

@@ -19,30 +19,43 @@ with these differences, checked against the official code and shared REFERENCE.m
 - Initialisation: cls token `randn` then truncated normal 0.02 (official: truncated normal 0.02).
 - LayerNorms use PyTorch's default eps 1e-5 (the config's `layer_norm_eps` is unused).
 
-Nothing is downloaded: pass a model object (or a state dict and its `CvtConfig`).
+Nothing is downloaded: pass a local checkpoint directory (`config.json` + weights, as
+`save_pretrained` writes it; `keras-vt convert DIR model.keras` dispatches here on
+`model_type: cvt`), a model object, or a state dict and its config. Loading goes through the
+shared strict `keras_vt.convert.WeightPlan`.
 
 Example:
 
 ```python
-from transformers import CvtForImageClassification
-hf = CvtForImageClassification.from_pretrained("/path/to/local/cvt-13").eval()
-model = keras_vt.convert.convert_hf_cvt(hf)              # keras_vt.models.CvT
-logits = model(images_nhwc)                               # == hf(images_nchw).logits
+model = keras_vt.convert.convert_hf_cvt("/path/to/local/cvt-13")   # keras_vt.models.CvT
+logits = model(images_nhwc)                                         # == hf(images_nchw).logits
 ```
 """
 
+import os
+
 import numpy as np
+
+from keras_vt.convert.checkpoint import (
+    WeightPlan,
+    hf_num_labels,
+    load_state_dict,
+    read_hf_config,
+    to_numpy,
+)
 
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
 
 
-def _to_numpy(tensor):
-    if hasattr(tensor, "detach"):  # torch.Tensor, without importing torch.
-        tensor = tensor.detach().cpu()
-        if str(tensor.dtype) == "torch.bfloat16":
-            tensor = tensor.float()
-        return tensor.numpy()
-    return np.asarray(tensor)
+class _Config(dict):
+    """A `config.json` dict read like a `CvtConfig` (attribute access, clear errors)."""
+
+    def __getattr__(self, field):
+        if field == "num_labels":
+            return hf_num_labels(self)
+        if field not in self:
+            raise ValueError(f"The CvT config.json has no field {field!r}: expected a CvtConfig.")
+        return self[field]
 
 
 def _uniform(config, field):
@@ -104,47 +117,32 @@ def cvt_config_from_hf(config):
     )
 
 
-def _conv(w):  # (out, in, kh, kw) -> (kh, kw, in, out)
-    return np.transpose(w, (2, 3, 1, 0))
+def _depthwise(weight):
+    """torch depthwise Conv2d weight (channels, 1, kh, kw) -> keras (kh, kw, channels, 1)."""
+    return np.transpose(weight, (2, 3, 0, 1))
 
 
-def _depthwise(w):  # (channels, 1, kh, kw) -> (kh, kw, channels, 1)
-    return np.transpose(w, (2, 3, 0, 1))
+def plan_hf_cvt(model):
+    """The `WeightPlan` that fills a `keras_vt.models.CvT` from a Hugging Face CvT state dict."""
+    plan = WeightPlan(f"CvT {model.name!r}")
 
-
-def _dense(w):  # (out, in) -> (in, out)
-    return np.transpose(w)
-
-
-def _same(w):
-    return w
-
-
-def hf_cvt_mapping(model):
-    """[(Hugging Face key, keras variable, transform)] for a `keras_vt.models.CvT`."""
-    pairs = []
-
-    def add(key, variable, transform=_same):
-        pairs.append((key, variable, transform))
-
-    def add_layer_norm(prefix, layer):
-        add(f"{prefix}.weight", layer.gamma)
-        add(f"{prefix}.bias", layer.beta)
-
-    def add_dense(prefix, layer):
-        add(f"{prefix}.weight", layer.kernel, _dense)
-        if layer.use_bias:
-            add(f"{prefix}.bias", layer.bias)
+    def batch_norm(prefix, layer):
+        for suffix, variable in (
+            ("weight", layer.gamma),
+            ("bias", layer.beta),
+            ("running_mean", layer.moving_mean),
+            ("running_var", layer.moving_variance),
+        ):
+            plan.tensor(variable, f"{prefix}.{suffix}")
 
     for s, depth in enumerate(model.depths):
         stage = f"cvt.encoder.stages.{s}"
         embed = model.get_layer(f"stage{s}_embed")
         conv = f"{stage}.embedding.convolution_embeddings"
-        add(f"{conv}.projection.weight", embed.projection.kernel, _conv)
-        add(f"{conv}.projection.bias", embed.projection.bias)
-        add_layer_norm(f"{conv}.normalization", embed.norm)
+        plan.conv(embed.projection, f"{conv}.projection")
+        plan.layer_norm(embed.norm, f"{conv}.normalization")
         if s == len(model.depths) - 1 and model.pooling == "token":
-            add(f"{stage}.cls_token", model.get_layer("cls_token").tokens)
+            plan.tensor(model.get_layer("cls_token").tokens, f"{stage}.cls_token")
         for b in range(depth):
             block = model.get_layer(f"stage{s}_block{b}")
             layer = f"{stage}.layers.{b}"
@@ -152,72 +150,59 @@ def hf_cvt_mapping(model):
             for name in ("query", "key", "value"):
                 projection = f"{layer}.attention.attention.convolution_projection_{name}"
                 projection += ".convolution_projection"
-                add(
-                    f"{projection}.convolution.weight",
-                    getattr(attention, f"conv_{name}").kernel,
-                    _depthwise,
+                kernel = getattr(attention, f"conv_{name}").kernel
+                kh, kw, channels, _ = kernel.shape
+                plan.tensor(
+                    kernel, f"{projection}.convolution.weight", (channels, 1, kh, kw), _depthwise
                 )
-                bn = getattr(attention, f"bn_{name}")
-                add(f"{projection}.normalization.weight", bn.gamma)
-                add(f"{projection}.normalization.bias", bn.beta)
-                add(f"{projection}.normalization.running_mean", bn.moving_mean)
-                add(f"{projection}.normalization.running_var", bn.moving_variance)
-                add_dense(f"{layer}.attention.attention.projection_{name}", getattr(attention, name))
-            add_dense(f"{layer}.attention.output.dense", attention.proj)
-            add_layer_norm(f"{layer}.layernorm_before", block.norm1)
-            add_layer_norm(f"{layer}.layernorm_after", block.norm2)
-            add_dense(f"{layer}.intermediate.dense", block.mlp.fc1)
-            add_dense(f"{layer}.output.dense", block.mlp.fc2)
-    add_layer_norm("layernorm", model.get_layer("norm"))
+                batch_norm(f"{projection}.normalization", getattr(attention, f"bn_{name}"))
+                plan.dense(
+                    getattr(attention, name), f"{layer}.attention.attention.projection_{name}"
+                )
+            plan.dense(attention.proj, f"{layer}.attention.output.dense")
+            plan.layer_norm(block.norm1, f"{layer}.layernorm_before")
+            plan.layer_norm(block.norm2, f"{layer}.layernorm_after")
+            plan.dense(block.mlp.fc1, f"{layer}.intermediate.dense")
+            plan.dense(block.mlp.fc2, f"{layer}.output.dense")
+    plan.layer_norm(model.get_layer("norm"), "layernorm")
     if model.include_top:
-        add_dense("classifier", model.get_layer("head"))
-    return pairs
+        plan.dense(model.get_layer("head"), "classifier")
+    return plan
 
 
-def load_hf_cvt_weights(model, state_dict):
+def _state_dict(source):
+    if hasattr(source, "state_dict") and callable(source.state_dict):
+        source = source.state_dict()
+    if not hasattr(source, "items"):
+        raise ValueError(
+            f"Invalid state_dict: {type(source).__name__}. Expected a checkpoint directory, a "
+            "PyTorch module or a mapping of parameter names to tensors."
+        )
+    return {k: to_numpy(v) for k, v in source.items() if not k.endswith(_IGNORED_SUFFIXES)}
+
+
+def load_hf_cvt_weights(model, state_dict, progress=None):
     """Assigns a Hugging Face `CvtForImageClassification` state dict to a keras_vt `CvT`.
 
     Raises a `ValueError` listing missing keys, unexpected keys and shape mismatches (nothing is
     assigned then).
     """
-    if hasattr(state_dict, "state_dict") and callable(state_dict.state_dict):
-        state_dict = state_dict.state_dict()
-    if not hasattr(state_dict, "items"):
-        raise ValueError(
-            f"Invalid state_dict: {type(state_dict).__name__}. Expected a PyTorch module or a "
-            "mapping of parameter names to tensors."
-        )
-    state = {k: v for k, v in state_dict.items() if not k.endswith(_IGNORED_SUFFIXES)}
+    state = _state_dict(state_dict)
     if not model.include_top:
         state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-    pairs = hf_cvt_mapping(model)
-    expected = {key for key, _, _ in pairs}
-    missing = sorted(expected - set(state))
-    unexpected = sorted(set(state) - expected)
-    values, mismatched = [], []
-    for key, variable, transform in pairs:
-        if key not in state:
-            continue
-        value = transform(_to_numpy(state[key]))
-        if tuple(value.shape) != tuple(variable.shape):
-            mismatched.append(f"{key}: checkpoint {tuple(value.shape)} -> {tuple(variable.shape)}")
-        values.append((variable, value))
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            "The checkpoint does not match the CvT architecture: "
-            f"missing keys {missing}, unexpected keys {unexpected}, shape mismatches {mismatched}."
-        )
-    for variable, value in values:
-        variable.assign(value.astype(variable.dtype))
+    plan_hf_cvt(model).load(state, progress=progress)
     return model
 
 
-def convert_hf_cvt(source, config=None, **overrides):
+def convert_hf_cvt(source, config=None, progress=None, **overrides):
     """A keras_vt `CvT` with the weights of a Hugging Face `CvtForImageClassification`.
 
     Args:
-        source: the PyTorch model, or its state dict (then pass `config`).
-        config: the `CvtConfig` (taken from `source.config` when omitted).
+        source: a checkpoint directory (`config.json` + `model.safetensors` or
+            `pytorch_model.bin`), the PyTorch model, or its state dict (then pass `config`).
+        config: the `CvtConfig` or its dict (taken from the directory or `source.config` when
+            omitted).
+        progress: progress bars while reading and assigning; by default for files over 100 MiB.
         **overrides: other `CvT` arguments (e.g. `image_size`, `include_top`, `dtype`).
 
     Returns:
@@ -225,11 +210,16 @@ def convert_hf_cvt(source, config=None, **overrides):
     """
     from keras_vt.models.cvt import CvT
 
+    if isinstance(source, (str, os.PathLike)):
+        config = read_hf_config(source) if config is None else config
+        source = load_state_dict(source, progress=progress)
     if config is None:
         config = getattr(source, "config", None)
         if config is None:
             raise ValueError("config=None: pass the CvtConfig when converting a bare state dict.")
+    if isinstance(config, dict):
+        config = _Config(config)
     kwargs = cvt_config_from_hf(config)
     kwargs.update(overrides)
     model = CvT(**kwargs)
-    return load_hf_cvt_weights(model, source)
+    return load_hf_cvt_weights(model, source, progress=progress)
