@@ -242,7 +242,6 @@ def test_cli_export(tmp_path):
 @needs_tf_or_jax
 def test_clip_serves_images_and_raw_text(tmp_path):
     """CLIP: `serve` gives encode_image's embeddings, `serve_text` tokenises strings in the graph."""
-    pytest.importorskip("keras_vt.models.clip", reason="CLIP is on branch clip")
     from keras_vt.text import train_caption_tokenizer
 
     captions = ["a red circle", "two blue squares", "a small green star on the left"]
