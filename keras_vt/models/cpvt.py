@@ -13,6 +13,7 @@ Parameter count: DeiT's minus the position table ((1 + N) x D) plus one PEG per 
 import keras
 
 from keras_vt import layers
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import VIT_SIZES, check_head, output_dtype
 
@@ -48,7 +49,7 @@ def check_peg_positions(peg_positions, depth):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CPVT(keras.Model):
+class CPVT(FunctionalModel):
     """Conditional Position encoding Vision Transformer (CPVT), classifier or backbone.
 
     The functional graph takes images of any size, (batch, None, None, 3): the height and width
@@ -143,10 +144,7 @@ class CPVT(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
-        if dtype is not None:
-            # Functional models drop `dtype`; record it so get_config round-trips the policy.
-            self.dtype_policy = keras.dtype_policies.get(dtype)
+        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
 
         self.image_size = image_size
         self.patch_size = patch_size

@@ -18,6 +18,7 @@ import keras
 
 from keras_vt import layers
 from keras_vt.models.cpvt import check_image_size
+from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import check_head, output_dtype
 
@@ -41,7 +42,7 @@ def _per_stage(value, argument, num_stages, cast=int):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CvT(keras.Model):
+class CvT(FunctionalModel):
     """Convolutional vision Transformer (CvT), classifier or backbone.
 
     The functional graph takes images of any size, (batch, None, None, 3), as long as every
@@ -177,10 +178,7 @@ class CvT(keras.Model):
                 dtype=output_dtype(dtype),
                 name="head",
             )(x)
-        super().__init__(inputs=images, outputs=x, name=name or "cvt", **kwargs)
-        if dtype is not None:
-            # Functional models drop `dtype`; record it so get_config round-trips the policy.
-            self.dtype_policy = keras.dtype_policies.get(dtype)
+        super().__init__(images, x, name=name or "cvt", dtype=dtype, **kwargs)
 
         self.image_size = image_size
         self.embed_dims = embed_dims
