@@ -17,8 +17,8 @@ stage 1 (B, 1, 3136, 784), stage 2 (B, 3, 784, 196), stage 3 (B, 6, 197, 50) for
 import keras
 
 from keras_vt import layers
-from keras_vt.models.cpvt import check_image_size
 from keras_vt.models.base import FunctionalModel
+from keras_vt.models.cpvt import check_image_size
 from keras_vt.models.registry import register
 from keras_vt.models.vit import check_head, output_dtype
 
