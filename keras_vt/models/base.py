@@ -11,7 +11,16 @@ class FunctionalModel(keras.Model):
     layers were built with, so `get_config`, `from_config` and `.keras` files keep it.
     """
 
+    #: constructor arguments the model keeps as attributes of the same name; `get_config`
+    #: returns them with the dtype policy and the name.
+    config_keys = ()
+
     def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
+
+    def get_config(self):
+        config = {key: getattr(self, key) for key in self.config_keys}
+        config.update(dtype=keras.dtype_policies.serialize(self.dtype_policy), name=self.name)
+        return config

@@ -139,6 +139,16 @@ class CLIPVisionTransformer(FunctionalModel):
     default_image_size = 224
     normalization = "clip"
 
+    config_keys = (
+        "image_size",
+        "patch_size",
+        "width",
+        "depth",
+        "num_heads",
+        "embed_dim",
+        "layer_norm_epsilon",
+    )
+
     def __init__(
         self,
         image_size=224,
@@ -160,9 +170,9 @@ class CLIPVisionTransformer(FunctionalModel):
         )(images)
         x = layers.ClassToken(1, _normal(scale), dtype=dtype, name="class_embedding")(x)
         x = layers.PositionEmbedding(grid, 1, _normal(scale), dtype=dtype, name="pos_embed")(x)
-        x = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="ln_pre"
-        )(x)
+        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="ln_pre")(
+            x
+        )
         x = layers.transformer_blocks(
             x,
             depth,
@@ -188,28 +198,15 @@ class CLIPVisionTransformer(FunctionalModel):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.grid_size = grid
 
-    def get_config(self):
-        return {
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "width": self.width,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "embed_dim": self.embed_dim,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
-
 
 def _conv_bn(x, filters, kernel, name, dtype, relu=True):
     """Conv (no bias, explicit symmetric padding as PyTorch) -> BatchNorm (eps 1e-5) [-> ReLU]."""
     if kernel > 1:
         x = keras.layers.ZeroPadding2D(kernel // 2, dtype=dtype, name=f"{name}_pad")(x)
     x = keras.layers.Conv2D(filters, kernel, use_bias=False, dtype=dtype, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, dtype=dtype, name=f"{name}_bn"
-    )(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=dtype, name=f"{name}_bn")(
+        x
+    )
     return keras.layers.ReLU(dtype=dtype, name=f"{name}_relu")(x) if relu else x
 
 
@@ -247,6 +244,14 @@ class CLIPModifiedResNet(FunctionalModel):
 
     default_image_size = 224
     normalization = "clip"
+
+    config_keys = (
+        "image_size",
+        "stage_depths",
+        "width",
+        "num_heads",
+        "embed_dim",
+    )
 
     def __init__(
         self,
@@ -291,17 +296,6 @@ class CLIPModifiedResNet(FunctionalModel):
         self.num_heads = num_heads
         self.embed_dim = embed_dim
 
-    def get_config(self):
-        return {
-            "image_size": self.image_size,
-            "stage_depths": self.stage_depths,
-            "width": self.width,
-            "num_heads": self.num_heads,
-            "embed_dim": self.embed_dim,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
 class CLIPTextEncoder(FunctionalModel):
@@ -318,6 +312,17 @@ class CLIPTextEncoder(FunctionalModel):
     >>> tower(np.array([[98, 5, 6, 99, 0, 0, 0, 0]])).shape
     (1, 16)
     """
+
+    config_keys = (
+        "context_length",
+        "vocabulary_size",
+        "width",
+        "depth",
+        "num_heads",
+        "embed_dim",
+        "eot_token_id",
+        "layer_norm_epsilon",
+    )
 
     def __init__(
         self,
@@ -341,7 +346,10 @@ class CLIPTextEncoder(FunctionalModel):
             )
         token_ids = keras.Input((context_length,), dtype="int32", name="token_ids")
         x = keras.layers.Embedding(
-            vocabulary_size, width, embeddings_initializer=_normal(0.02), dtype=dtype,
+            vocabulary_size,
+            width,
+            embeddings_initializer=_normal(0.02),
+            dtype=dtype,
             name="token_embedding",
         )(token_ids)
         x = layers.PositionEmbedding(
@@ -362,7 +370,10 @@ class CLIPTextEncoder(FunctionalModel):
         )(x)
         x = EndTokenPooling(eot_token_id, dtype=dtype, name="eot_pool")([x, token_ids])
         x = keras.layers.Dense(
-            embed_dim, use_bias=False, kernel_initializer=_normal(width**-0.5), dtype=dtype,
+            embed_dim,
+            use_bias=False,
+            kernel_initializer=_normal(width**-0.5),
+            dtype=dtype,
             name="proj",
         )(x)
         super().__init__(token_ids, x, name=name, dtype=dtype, **kwargs)
@@ -374,20 +385,6 @@ class CLIPTextEncoder(FunctionalModel):
         self.embed_dim = embed_dim
         self.eot_token_id = eot_token_id
         self.layer_norm_epsilon = layer_norm_epsilon
-
-    def get_config(self):
-        return {
-            "context_length": self.context_length,
-            "vocabulary_size": self.vocabulary_size,
-            "width": self.width,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "embed_dim": self.embed_dim,
-            "eot_token_id": self.eot_token_id,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
 
 
 class _MaxValue(keras.constraints.Constraint):
@@ -453,6 +450,23 @@ class CLIP(FunctionalModel):
     default_image_size = 224
     normalization = "clip"
 
+    config_keys = (
+        "embed_dim",
+        "image_size",
+        "vision_layers",
+        "vision_width",
+        "vision_patch_size",
+        "vision_heads",
+        "context_length",
+        "vocabulary_size",
+        "text_width",
+        "text_heads",
+        "text_layers",
+        "eot_token_id",
+        "logit_scale_init",
+        "max_logit_scale",
+    )
+
     def __init__(
         self,
         embed_dim=512,
@@ -474,7 +488,9 @@ class CLIP(FunctionalModel):
         **kwargs,
     ):
         if float(max_logit_scale) <= 0:
-            raise ValueError(f"Expected max_logit_scale > 0, got max_logit_scale={max_logit_scale}.")
+            raise ValueError(
+                f"Expected max_logit_scale > 0, got max_logit_scale={max_logit_scale}."
+            )
         if isinstance(vision_layers, int):
             image_encoder = CLIPVisionTransformer(
                 image_size=image_size,
@@ -600,10 +616,16 @@ class CLIP(FunctionalModel):
                 f"'token_ids', or a dataset of those, got {type(x).__name__}."
             )
         if images is None or token_ids is None:
-            raise ValueError(f"Expected {argument} with keys 'images' and 'token_ids', got {list(x)}.")
-        layers.check_images(tuple(np.shape(images)) if not hasattr(images, "shape") else
-                            tuple(images.shape), argument=f"{argument} images")
-        check_token_ids(token_ids, self.vocabulary_size, self.context_length, f"{argument} token_ids")
+            raise ValueError(
+                f"Expected {argument} with keys 'images' and 'token_ids', got {list(x)}."
+            )
+        layers.check_images(
+            tuple(np.shape(images)) if not hasattr(images, "shape") else tuple(images.shape),
+            argument=f"{argument} images",
+        )
+        check_token_ids(
+            token_ids, self.vocabulary_size, self.context_length, f"{argument} token_ids"
+        )
         if len(images) != len(token_ids):
             raise ValueError(
                 f"Expected as many images as texts in {argument}, got {len(images)} images and "
@@ -630,32 +652,19 @@ class CLIP(FunctionalModel):
             raise ValueError("CLIP.evaluate takes (images, token_ids) pairs as x and no targets.")
         return super().evaluate(self._pairs(x), **kwargs)
 
-    def get_config(self):
-        return {
-            "embed_dim": self.embed_dim,
-            "image_size": self.image_size,
-            "vision_layers": self.vision_layers,
-            "vision_width": self.vision_width,
-            "vision_patch_size": self.vision_patch_size,
-            "vision_heads": self.vision_heads,
-            "context_length": self.context_length,
-            "vocabulary_size": self.vocabulary_size,
-            "text_width": self.text_width,
-            "text_heads": self.text_heads,
-            "text_layers": self.text_layers,
-            "eot_token_id": self.eot_token_id,
-            "logit_scale_init": self.logit_scale_init,
-            "max_logit_scale": self.max_logit_scale,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
 
-
-TEXT_BASE = dict(context_length=77, vocabulary_size=49408, text_width=512, text_heads=8,
-                 text_layers=12)
+TEXT_BASE = dict(
+    context_length=77, vocabulary_size=49408, text_width=512, text_heads=8, text_layers=12
+)
 TEXT_TINY = dict(context_length=16, vocabulary_size=64, text_width=32, text_heads=2, text_layers=2)
-VIT_TINY = dict(embed_dim=16, image_size=32, vision_layers=2, vision_width=32, vision_heads=2,
-                vision_patch_size=16)
+VIT_TINY = dict(
+    embed_dim=16,
+    image_size=32,
+    vision_layers=2,
+    vision_width=32,
+    vision_heads=2,
+    vision_patch_size=16,
+)
 
 register(
     "clip_vit_b32",
@@ -691,8 +700,14 @@ register(
     CLIP,
     family="clip",
     config=dict(TEXT_BASE, embed_dim=1024, vision_layers=(3, 4, 6, 3), vision_width=64),
-    tiny=dict(TEXT_TINY, embed_dim=16, image_size=64, vision_layers=(1, 1, 1, 1), vision_width=8,
-              vision_heads=2),
+    tiny=dict(
+        TEXT_TINY,
+        embed_dim=16,
+        image_size=64,
+        vision_layers=(1, 1, 1, 1),
+        vision_width=8,
+        vision_heads=2,
+    ),
 )
 # For training from scratch on CPU (captioned shapes): a 64 px ViT with 8 px patches and a small
 # text tower; pass `vocabulary_size=tokenizer.vocabulary_size` and `context_length`.

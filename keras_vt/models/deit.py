@@ -131,6 +131,27 @@ class DistilledDeiT(FunctionalModel):
     default_image_size = 224
     normalization = "imagenet"
 
+    config_keys = (
+        "image_size",
+        "patch_size",
+        "hidden_dim",
+        "depth",
+        "num_heads",
+        "mlp_dim",
+        "num_classes",
+        "include_top",
+        "head_fusion",
+        "distillation_head",
+        "dropout",
+        "attention_dropout",
+        "drop_path_rate",
+        "layer_norm_epsilon",
+        "head_initializer",
+        "interpolation",
+        "token_initializer",
+        "position_initializer",
+    )
+
     def __init__(
         self,
         image_size=224,
@@ -265,30 +286,6 @@ class DistilledDeiT(FunctionalModel):
         if isinstance(y_pred, (list, tuple)):
             y_pred = self.combine(*y_pred)
         return super().compute_metrics(x, y, y_pred, sample_weight)
-
-    def get_config(self):
-        return {
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "hidden_dim": self.hidden_dim,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "mlp_dim": self.mlp_dim,
-            "num_classes": self.num_classes,
-            "include_top": self.include_top,
-            "head_fusion": self.head_fusion,
-            "distillation_head": self.distillation_head,
-            "dropout": self.dropout,
-            "attention_dropout": self.attention_dropout,
-            "drop_path_rate": self.drop_path_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "head_initializer": self.head_initializer,
-            "interpolation": self.interpolation,
-            "token_initializer": self.token_initializer,
-            "position_initializer": self.position_initializer,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
 
 
 DEIT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, image_size=32)

@@ -137,6 +137,26 @@ class VisionTransformer(FunctionalModel):
     default_image_size = 224
     normalization = "inception"
 
+    config_keys = (
+        "image_size",
+        "patch_size",
+        "hidden_dim",
+        "depth",
+        "num_heads",
+        "mlp_dim",
+        "num_classes",
+        "include_top",
+        "pooling",
+        "dropout",
+        "attention_dropout",
+        "drop_path_rate",
+        "layer_norm_epsilon",
+        "head_initializer",
+        "interpolation",
+        "token_initializer",
+        "position_initializer",
+    )
+
     def __init__(
         self,
         image_size=224,
@@ -215,29 +235,6 @@ class VisionTransformer(FunctionalModel):
         self.token_initializer = token_initializer
         self.position_initializer = position_initializer
         self.grid_size = grid
-
-    def get_config(self):
-        return {
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "hidden_dim": self.hidden_dim,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "mlp_dim": self.mlp_dim,
-            "num_classes": self.num_classes,
-            "include_top": self.include_top,
-            "pooling": self.pooling,
-            "dropout": self.dropout,
-            "attention_dropout": self.attention_dropout,
-            "drop_path_rate": self.drop_path_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "head_initializer": self.head_initializer,
-            "interpolation": self.interpolation,
-            "token_initializer": self.token_initializer,
-            "position_initializer": self.position_initializer,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
 
 
 VIT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64)
