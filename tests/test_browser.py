@@ -44,13 +44,35 @@ def explorer_url():
     blocks.close()
 
 
+def upload(page, path, attempts=3):
+    """Sets the file input until the app shows the file's name.
+
+    On a loaded machine the input can be set before Gradio's front end has attached its
+    handlers, and that upload is dropped; the app is ready once the button is visible.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.locator("#explain-button").wait_for(timeout=60_000)
+    name = os.path.basename(path)
+    for attempt in range(attempts):
+        page.locator("input[type=file]").first.set_input_files(path)
+        try:
+            page.get_by_text(name).first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise AssertionError(
+                    f"{name} never appeared after {attempts} uploads; page text:\n"
+                    + page.locator("body").inner_text()[:2000]
+                ) from None
+
+
 def test_explorer_upload_explain_and_screenshot(browser, explorer_url):
     from keras_vt.apps.common import sample_paths
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(explorer_url, wait_until="networkidle")
-    page.locator("input[type=file]").first.set_input_files(sample_paths()["star"])
-    page.get_by_text("star.png").first.wait_for(timeout=30_000)
+    upload(page, sample_paths()["star"])
     page.get_by_role("radio", name="raw").check()
     page.locator("#explain-button").click()
     status = page.locator("#status")
