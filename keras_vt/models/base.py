@@ -11,8 +11,8 @@ class FunctionalModel(keras.Model):
     layers were built with, so `get_config`, `from_config` and `.keras` files keep it.
     """
 
-    #: constructor arguments the model keeps as attributes of the same name; `get_config`
-    #: returns them with the dtype policy and the name.
+    #: constructor arguments the model keeps as attributes of the same name (`keep_config`);
+    #: `get_config` returns them with the dtype policy, the name and `trainable`.
     config_keys = ()
 
     def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
@@ -20,7 +20,20 @@ class FunctionalModel(keras.Model):
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
 
+    def keep_config(self, arguments):
+        """Keeps `arguments[key]` as `self.key` for every key of `config_keys`.
+
+        Subclasses call it at the end of `__init__` with `locals()`, once the arguments have been
+        checked and normalised under their own names.
+        """
+        for key in self.config_keys:
+            setattr(self, key, arguments[key])
+
     def get_config(self):
         config = {key: getattr(self, key) for key in self.config_keys}
-        config.update(dtype=keras.dtype_policies.serialize(self.dtype_policy), name=self.name)
+        config.update(
+            dtype=keras.dtype_policies.serialize(self.dtype_policy),
+            name=self.name,
+            trainable=self.trainable,
+        )
         return config

@@ -189,13 +189,7 @@ class CLIPVisionTransformer(FunctionalModel):
             embed_dim, use_bias=False, kernel_initializer=_normal(scale), dtype=dtype, name="proj"
         )(x)
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.width = width
-        self.depth = depth
-        self.num_heads = num_heads
-        self.embed_dim = embed_dim
-        self.layer_norm_epsilon = layer_norm_epsilon
+        self.keep_config(locals())
         self.grid_size = grid
 
 
@@ -290,11 +284,7 @@ class CLIPModifiedResNet(FunctionalModel):
             grid, num_heads, output_dim=embed_dim, dtype=dtype, name="attnpool"
         )(x)
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
-        self.image_size = image_size
-        self.stage_depths = stage_depths
-        self.width = width
-        self.num_heads = num_heads
-        self.embed_dim = embed_dim
+        self.keep_config(locals())
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -338,9 +328,10 @@ class CLIPTextEncoder(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        if int(context_length) < 2:
+        context_length, vocabulary_size = int(context_length), int(vocabulary_size)
+        if context_length < 2:
             raise ValueError(f"Expected context_length >= 2, got context_length={context_length}.")
-        if int(vocabulary_size) < 3:
+        if vocabulary_size < 3:
             raise ValueError(
                 f"Expected vocabulary_size >= 3, got vocabulary_size={vocabulary_size}."
             )
@@ -377,14 +368,7 @@ class CLIPTextEncoder(FunctionalModel):
             name="proj",
         )(x)
         super().__init__(token_ids, x, name=name, dtype=dtype, **kwargs)
-        self.context_length = int(context_length)
-        self.vocabulary_size = int(vocabulary_size)
-        self.width = width
-        self.depth = depth
-        self.num_heads = num_heads
-        self.embed_dim = embed_dim
-        self.eot_token_id = eot_token_id
-        self.layer_norm_epsilon = layer_norm_epsilon
+        self.keep_config(locals())
 
 
 class _MaxValue(keras.constraints.Constraint):
@@ -487,7 +471,9 @@ class CLIP(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        if float(max_logit_scale) <= 0:
+        context_length, vocabulary_size = int(context_length), int(vocabulary_size)
+        logit_scale_init, max_logit_scale = float(logit_scale_init), float(max_logit_scale)
+        if max_logit_scale <= 0:
             raise ValueError(
                 f"Expected max_logit_scale > 0, got max_logit_scale={max_logit_scale}."
             )
@@ -534,30 +520,16 @@ class CLIP(FunctionalModel):
         super().__init__([images, token_ids], outputs, name=name, dtype=dtype, **kwargs)
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
-        self.max_logit_scale = float(max_logit_scale)
         self.logit_scale = self.add_weight(
             shape=(),
-            initializer=keras.initializers.Constant(float(logit_scale_init)),
-            constraint=_MaxValue(math.log(self.max_logit_scale)),
+            initializer=keras.initializers.Constant(logit_scale_init),
+            constraint=_MaxValue(math.log(max_logit_scale)),
             name="logit_scale",
         )
         self.image_to_text_accuracy = keras.metrics.Mean(name="image_to_text_accuracy")
         self.text_to_image_accuracy = keras.metrics.Mean(name="text_to_image_accuracy")
         self.temperature = LatestValue(name="temperature")
-
-        self.embed_dim = embed_dim
-        self.image_size = image_size
-        self.vision_layers = vision_layers
-        self.vision_width = vision_width
-        self.vision_patch_size = vision_patch_size
-        self.vision_heads = vision_heads
-        self.context_length = int(context_length)
-        self.vocabulary_size = int(vocabulary_size)
-        self.text_width = text_width
-        self.text_heads = text_heads
-        self.text_layers = text_layers
-        self.eot_token_id = eot_token_id
-        self.logit_scale_init = float(logit_scale_init)
+        self.keep_config(locals())
 
     def encode_image(self, images):
         """Image features (batch, embed_dim), projected but not normalised (as OpenAI's CLIP)."""

@@ -223,6 +223,24 @@ class ResNet(FunctionalModel):
 
     default_image_size = 224
 
+    config_keys = (
+        "depths",
+        "block",
+        "widths",
+        "stem",
+        "stem_width",
+        "num_classes",
+        "image_size",
+        "include_top",
+        "pooling",
+        "zero_init_residual",
+        "attention_stages",
+        "attention_key_ratio",
+        "attention_value_ratio",
+        "attention_heads",
+        "attention_relative",
+    )
+
     def __init__(
         self,
         depths=(2, 2, 2, 2),
@@ -350,54 +368,13 @@ class ResNet(FunctionalModel):
 
         super().__init__(inputs, x, name=name or "resnet", dtype=dtype, **kwargs)
 
-        # === Config ===
-        self.depths = depths
-        self.block = block
-        self.widths = widths
-        self.stem = stem
-        self.stem_width = stem_width
-        self.num_classes = num_classes
-        self.image_size = image_size
-        self.include_top = include_top
-        self.pooling = pooling
-        self.zero_init_residual = zero_init_residual
-        self.attention_stages = attention_stages
-        self.attention_key_ratio = attention_key_ratio
-        self.attention_value_ratio = attention_value_ratio
-        self.attention_heads = attention_heads
-        self.attention_relative = attention_relative
+        self.keep_config(locals())
         self.num_features = channels
 
     @property
     def stage_output_names(self):
         """Names of the layers whose outputs are the stages' final feature maps."""
         return [f"layer{s}_{d - 1}_out" for s, d in enumerate(self.depths, start=1)]
-
-    def get_config(self):
-        return {
-            "depths": list(self.depths),
-            "block": self.block,
-            "widths": list(self.widths),
-            "stem": self.stem,
-            "stem_width": self.stem_width,
-            "num_classes": self.num_classes,
-            "image_size": self.image_size,
-            "include_top": self.include_top,
-            "pooling": self.pooling,
-            "zero_init_residual": self.zero_init_residual,
-            "attention_stages": list(self.attention_stages),
-            "attention_key_ratio": self.attention_key_ratio,
-            "attention_value_ratio": self.attention_value_ratio,
-            "attention_heads": self.attention_heads,
-            "attention_relative": self.attention_relative,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 # === Registry ===

@@ -15,7 +15,7 @@ import keras
 from keras_vt import layers
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
-from keras_vt.models.vit import VIT_SIZES, check_head, output_dtype
+from keras_vt.models.vit import VIT_SIZES, check_head, pool_and_classify
 
 POOLINGS = ("token", "gap")
 
@@ -80,6 +80,24 @@ class CPVT(FunctionalModel):
     default_image_size = 224
     normalization = "imagenet"
 
+    config_keys = (
+        "image_size",
+        "patch_size",
+        "hidden_dim",
+        "depth",
+        "num_heads",
+        "mlp_dim",
+        "peg_positions",
+        "peg_kernel_size",
+        "num_classes",
+        "include_top",
+        "pooling",
+        "dropout",
+        "attention_dropout",
+        "drop_path_rate",
+        "layer_norm_epsilon",
+    )
+
     def __init__(
         self,
         image_size=224,
@@ -103,7 +121,7 @@ class CPVT(FunctionalModel):
     ):
         check_image_size(image_size, patch_size)
         check_head(num_classes, pooling, POOLINGS)
-        positions = check_peg_positions(peg_positions, depth)
+        peg_positions = check_peg_positions(peg_positions, depth)
         num_prefix = 1 if pooling == "token" else 0
 
         images = keras.Input((None, None, 3), name="images")
@@ -127,61 +145,15 @@ class CPVT(FunctionalModel):
                 dtype=dtype,
                 name=f"block{i}",
             )(x)
-            if i in positions:
+            if i in peg_positions:
                 x = layers.PositionEncodingGenerator(
                     num_prefix, peg_kernel_size, dtype=dtype, name=f"peg{i}"
                 )(x, grid)
         x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
-        if pooling == "token":
-            x = x[:, 0]
-        else:
-            x = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="gap")(x)
-        if include_top:
-            x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(x)
-            x = keras.layers.Dense(
-                num_classes,
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-                dtype=output_dtype(dtype),
-                name="head",
-            )(x)
+        x = pool_and_classify(x, pooling, include_top, num_classes, dropout, dtype=dtype)
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
 
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.hidden_dim = hidden_dim
-        self.depth = depth
-        self.num_heads = num_heads
-        self.mlp_dim = mlp_dim
-        self.peg_positions = positions
-        self.peg_kernel_size = peg_kernel_size
-        self.num_classes = num_classes
-        self.include_top = include_top
-        self.pooling = pooling
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.drop_path_rate = drop_path_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-
-    def get_config(self):
-        return {
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "hidden_dim": self.hidden_dim,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "mlp_dim": self.mlp_dim,
-            "peg_positions": list(self.peg_positions),
-            "peg_kernel_size": self.peg_kernel_size,
-            "num_classes": self.num_classes,
-            "include_top": self.include_top,
-            "pooling": self.pooling,
-            "dropout": self.dropout,
-            "attention_dropout": self.attention_dropout,
-            "drop_path_rate": self.drop_path_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
+        self.keep_config(locals())
 
 
 CPVT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, patch_size=8, image_size=32)

@@ -20,7 +20,7 @@ from keras_vt import layers
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.cpvt import check_image_size
 from keras_vt.models.registry import register
-from keras_vt.models.vit import check_head, output_dtype
+from keras_vt.models.vit import check_head, linear_head
 
 POOLINGS = ("token", "gap")
 
@@ -80,6 +80,30 @@ class CvT(FunctionalModel):
 
     default_image_size = 224
     normalization = "imagenet"
+
+    config_keys = (
+        "image_size",
+        "embed_dims",
+        "num_heads",
+        "depths",
+        "patch_sizes",
+        "patch_strides",
+        "patch_paddings",
+        "mlp_ratio",
+        "kernel_size",
+        "query_stride",
+        "kv_stride",
+        "scale",
+        "use_bias",
+        "num_classes",
+        "include_top",
+        "pooling",
+        "activation",
+        "dropout",
+        "attention_dropout",
+        "drop_path_rate",
+        "layer_norm_epsilon",
+    )
 
     def __init__(
         self,
@@ -172,62 +196,10 @@ class CvT(FunctionalModel):
         else:
             x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="gap")(norm(x))
         if include_top:
-            x = keras.layers.Dense(
-                num_classes,
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-                dtype=output_dtype(dtype),
-                name="head",
-            )(x)
+            x = linear_head(num_classes, dtype=dtype)(x)
         super().__init__(images, x, name=name or "cvt", dtype=dtype, **kwargs)
 
-        self.image_size = image_size
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.depths = depths
-        self.patch_sizes = patch_sizes
-        self.patch_strides = patch_strides
-        self.patch_paddings = patch_paddings
-        self.mlp_ratio = mlp_ratio
-        self.kernel_size = kernel_size
-        self.query_stride = query_stride
-        self.kv_stride = kv_stride
-        self.scale = scale
-        self.use_bias = use_bias
-        self.num_classes = num_classes
-        self.include_top = include_top
-        self.pooling = pooling
-        self.activation = activation
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.drop_path_rate = drop_path_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-
-    def get_config(self):
-        return {
-            "image_size": self.image_size,
-            "embed_dims": list(self.embed_dims),
-            "num_heads": list(self.num_heads),
-            "depths": list(self.depths),
-            "patch_sizes": list(self.patch_sizes),
-            "patch_strides": list(self.patch_strides),
-            "patch_paddings": list(self.patch_paddings),
-            "mlp_ratio": self.mlp_ratio,
-            "kernel_size": self.kernel_size,
-            "query_stride": self.query_stride,
-            "kv_stride": self.kv_stride,
-            "scale": self.scale,
-            "use_bias": self.use_bias,
-            "num_classes": self.num_classes,
-            "include_top": self.include_top,
-            "pooling": self.pooling,
-            "activation": self.activation,
-            "dropout": self.dropout,
-            "attention_dropout": self.attention_dropout,
-            "drop_path_rate": self.drop_path_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
+        self.keep_config(locals())
 
 
 CVT_TINY = dict(embed_dims=(16, 32, 48), num_heads=(1, 2, 3), depths=(1, 1, 1), image_size=32)

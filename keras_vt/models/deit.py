@@ -25,7 +25,7 @@ from keras_vt.models.vit import (
     VisionTransformer,
     check_head,
     image_grid,
-    output_dtype,
+    linear_head,
     vit_encoder,
 )
 
@@ -203,43 +203,17 @@ class DistilledDeiT(FunctionalModel):
         )
         class_token, distillation_token = x[:, 0], x[:, 1]
         if include_top:
-
-            def head(name):
-                return keras.layers.Dense(
-                    num_classes,
-                    kernel_initializer=head_initializer
-                    or keras.initializers.TruncatedNormal(stddev=0.02),
-                    dtype=output_dtype(dtype),
-                    name=name,
-                )
-
-            outputs = head("head")(class_token)
+            outputs = linear_head(num_classes, head_initializer, dtype)(class_token)
             if distillation_head:
-                outputs = [outputs, head("head_dist")(distillation_token)]
+                distilled = linear_head(num_classes, head_initializer, dtype, name="head_dist")
+                outputs = [outputs, distilled(distillation_token)]
         else:
             outputs = keras.layers.Average(dtype=dtype, name="pool")(
                 [class_token, distillation_token]
             )
         super().__init__(images, outputs, name=name, dtype=dtype, **kwargs)
 
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.hidden_dim = hidden_dim
-        self.depth = depth
-        self.num_heads = num_heads
-        self.mlp_dim = mlp_dim
-        self.num_classes = num_classes
-        self.include_top = include_top
-        self.head_fusion = head_fusion
-        self.distillation_head = distillation_head
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.drop_path_rate = drop_path_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.head_initializer = head_initializer
-        self.interpolation = interpolation
-        self.token_initializer = token_initializer
-        self.position_initializer = position_initializer
+        self.keep_config(locals())
         self.grid_size = grid
 
     def combine(self, class_logits, distillation_logits):

@@ -47,6 +47,30 @@ def output_dtype(dtype):
     return keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
 
 
+def linear_head(num_classes, initializer=None, dtype=None, name="head"):
+    """The classifier: a Dense layer, truncated-normal(0.02) weights, float32 logits when mixed."""
+    return keras.layers.Dense(
+        num_classes,
+        kernel_initializer=initializer or keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=output_dtype(dtype),
+        name=name,
+    )
+
+
+def pool_and_classify(
+    tokens, pooling, include_top, num_classes, dropout=0.0, head_initializer=None, dtype=None
+):
+    """The class token ("token") or the mean of the tokens ("gap"), then dropout and the head."""
+    if pooling == "token":
+        x = tokens[:, 0]
+    else:
+        x = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="gap")(tokens)
+    if not include_top:
+        return x
+    x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(x)
+    return linear_head(num_classes, head_initializer, dtype)(x)
+
+
 def vit_encoder(
     images,
     patch_size,
@@ -202,38 +226,12 @@ class VisionTransformer(FunctionalModel):
             interpolation=interpolation,
             dtype=dtype,
         )
-        if pooling == "token":
-            x = x[:, 0]
-        else:
-            x = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="gap")(x)
-        if include_top:
-            x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(x)
-            x = keras.layers.Dense(
-                num_classes,
-                kernel_initializer=head_initializer
-                or keras.initializers.TruncatedNormal(stddev=0.02),
-                dtype=output_dtype(dtype),
-                name="head",
-            )(x)
+        x = pool_and_classify(
+            x, pooling, include_top, num_classes, dropout, head_initializer, dtype
+        )
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
 
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.hidden_dim = hidden_dim
-        self.depth = depth
-        self.num_heads = num_heads
-        self.mlp_dim = mlp_dim
-        self.num_classes = num_classes
-        self.include_top = include_top
-        self.pooling = pooling
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.drop_path_rate = drop_path_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.head_initializer = head_initializer
-        self.interpolation = interpolation
-        self.token_initializer = token_initializer
-        self.position_initializer = position_initializer
+        self.keep_config(locals())
         self.grid_size = grid
 
 
