@@ -25,58 +25,51 @@ def _bank(bank, model, weights):
     return ModelBank(model=model, weights=weights)
 
 
-def build_attention_app(bank=None, model=None, weights=None):
-    """The attention explorer alone (Blocks)."""
+def _tabs():
     from keras_vt.apps.attention import attention_tab
+    from keras_vt.apps.graph import graph_tab
+    from keras_vt.apps.positions import positions_tab
 
+    return {
+        "Attention explorer": attention_tab,
+        "Positional-encoding explorer": positions_tab,
+        "Model graph": graph_tab,
+    }
+
+
+def _single_app(title, bank, model, weights):
     gr = _gradio()
     bank = _bank(bank, model, weights)
-    with gr.Blocks(title="keras_vt attention explorer") as app:
-        gr.Markdown("## Attention explorer")
-        attention_tab(bank)
+    with gr.Blocks(title=f"keras_vt {title.lower()}") as app:
+        gr.Markdown(f"## {title}")
+        _tabs()[title](bank)
     return app
+
+
+def build_attention_app(bank=None, model=None, weights=None):
+    """The attention explorer alone (Blocks)."""
+    return _single_app("Attention explorer", bank, model, weights)
 
 
 def build_positions_app(bank=None, model=None, weights=None):
     """The positional-encoding explorer alone (Blocks)."""
-    from keras_vt.apps.positions import positions_tab
-
-    gr = _gradio()
-    bank = _bank(bank, model, weights)
-    with gr.Blocks(title="keras_vt positional-encoding explorer") as app:
-        gr.Markdown("## Positional-encoding explorer")
-        positions_tab(bank)
-    return app
+    return _single_app("Positional-encoding explorer", bank, model, weights)
 
 
 def build_graph_app(bank=None, model=None, weights=None):
     """The model graph view alone (Blocks)."""
-    from keras_vt.apps.graph import graph_tab
-
-    gr = _gradio()
-    bank = _bank(bank, model, weights)
-    with gr.Blocks(title="keras_vt model graph") as app:
-        gr.Markdown("## Model graph")
-        graph_tab(bank)
-    return app
+    return _single_app("Model graph", bank, model, weights)
 
 
 def build_explorer(bank=None, model=None, weights=None):
     """All three apps as tabs of one Blocks: attention, positions, model graph."""
-    from keras_vt.apps.attention import attention_tab
-    from keras_vt.apps.graph import graph_tab
-    from keras_vt.apps.positions import positions_tab
-
     gr = _gradio()
     bank = _bank(bank, model, weights)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"## {TITLE}: looking inside vision transformers")
-        with gr.Tab("Attention"):
-            attention_tab(bank)
-        with gr.Tab("Positions"):
-            positions_tab(bank)
-        with gr.Tab("Model graph"):
-            graph_tab(bank)
+        for label, tab in zip(("Attention", "Positions", "Model graph"), _tabs().values()):
+            with gr.Tab(label):
+                tab(bank)
     return app
 
 

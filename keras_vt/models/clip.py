@@ -638,49 +638,42 @@ VIT_TINY = dict(
     vision_patch_size=16,
 )
 
-register(
-    "clip_vit_b32",
-    CLIP,
-    family="clip",
-    config=dict(TEXT_BASE, embed_dim=512, vision_layers=12, vision_width=768, vision_patch_size=32),
-    tiny=dict(TEXT_TINY, **VIT_TINY),
-)
-register(
-    "clip_vit_b16",
-    CLIP,
-    family="clip",
-    config=dict(TEXT_BASE, embed_dim=512, vision_layers=12, vision_width=768, vision_patch_size=16),
-    tiny=dict(TEXT_TINY, **VIT_TINY),
-)
-register(
-    "clip_vit_l14",
-    CLIP,
-    family="clip",
-    config=dict(
-        TEXT_BASE,
-        embed_dim=768,
-        vision_layers=24,
-        vision_width=1024,
-        vision_patch_size=14,
-        text_width=768,
-        text_heads=12,
+CLIP_SIZES = {
+    # name: (configuration on top of TEXT_BASE, tiny configuration for the tests)
+    "clip_vit_b32": (
+        dict(embed_dim=512, vision_layers=12, vision_width=768, vision_patch_size=32),
+        dict(TEXT_TINY, **VIT_TINY),
     ),
-    tiny=dict(TEXT_TINY, **dict(VIT_TINY, vision_patch_size=14, image_size=28)),
-)
-register(
-    "clip_rn50",
-    CLIP,
-    family="clip",
-    config=dict(TEXT_BASE, embed_dim=1024, vision_layers=(3, 4, 6, 3), vision_width=64),
-    tiny=dict(
-        TEXT_TINY,
-        embed_dim=16,
-        image_size=64,
-        vision_layers=(1, 1, 1, 1),
-        vision_width=8,
-        vision_heads=2,
+    "clip_vit_b16": (
+        dict(embed_dim=512, vision_layers=12, vision_width=768, vision_patch_size=16),
+        dict(TEXT_TINY, **VIT_TINY),
     ),
-)
+    "clip_vit_l14": (
+        dict(
+            embed_dim=768,
+            vision_layers=24,
+            vision_width=1024,
+            vision_patch_size=14,
+            text_width=768,
+            text_heads=12,
+        ),
+        dict(TEXT_TINY, **dict(VIT_TINY, vision_patch_size=14, image_size=28)),
+    ),
+    "clip_rn50": (
+        dict(embed_dim=1024, vision_layers=(3, 4, 6, 3), vision_width=64),
+        dict(
+            TEXT_TINY,
+            embed_dim=16,
+            image_size=64,
+            vision_layers=(1, 1, 1, 1),
+            vision_width=8,
+            vision_heads=2,
+        ),
+    ),
+}
+for _name, (_config, _tiny) in CLIP_SIZES.items():
+    register(_name, CLIP, family="clip", config=dict(TEXT_BASE, **_config), tiny=_tiny)
+
 # For training from scratch on CPU (captioned shapes): a 64 px ViT with 8 px patches and a small
 # text tower; pass `vocabulary_size=tokenizer.vocabulary_size` and `context_length`.
 register(
