@@ -51,8 +51,8 @@ def images_to_inputs(images, model):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=6000, help="training images")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--train", type=int, default=10000, help="training images")
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--image-size", type=int, default=48, help="a multiple of 8")
     parser.add_argument(
         "--minutes", type=float, default=14.0, help="wall-clock budget of the whole script"

@@ -18,7 +18,12 @@ import numpy as np
 import pytest
 
 import keras_vt
-from keras_vt.export import add_text_endpoint, export_saved_model, serving_preprocess
+from keras_vt.export import (
+    add_text_endpoint,
+    export_saved_model,
+    export_towers,
+    serving_preprocess,
+)
 
 from model_case import CASES
 
@@ -253,21 +258,19 @@ def test_clip_serves_images_and_raw_text(tmp_path):
         context_length=tokenizer.context_length,
     )
     export_saved_model(clip, str(tmp_path / "clip"), tokenizer=tokenizer)
+    image_path, text_path = export_towers(clip, str(tmp_path / "towers"), tokenizer)
     images = raw_images(50, 70)
     texts = np.array([c.encode() for c in captions])
+    text_call = dict(array=texts, dtype="string", tensorflow_text=True)
     served = serve_in_fresh_process(
         tmp_path,
         {
             "image": dict(
                 path=str(tmp_path / "clip"), signature="serve", array=images, dtype="uint8"
             ),
-            "text": dict(
-                path=str(tmp_path / "clip"),
-                signature="serve_text",
-                array=texts,
-                dtype="string",
-                tensorflow_text=True,
-            ),
+            "text": dict(path=str(tmp_path / "clip"), signature="serve_text", **text_call),
+            "image_tower": dict(path=image_path, signature="serve", array=images, dtype="uint8"),
+            "text_tower": dict(path=text_path, signature="serve", **text_call),
         },
     )
     from keras_vt.preprocessing import normalization_constants
@@ -278,6 +281,16 @@ def test_clip_serves_images_and_raw_text(tmp_path):
         served["image/embeddings"], keras.ops.convert_to_numpy(clip.encode_image(x)), atol=ATOL
     )
     ids = np.asarray(tokenizer(list(captions)))
+    text_embeddings = keras.ops.convert_to_numpy(clip.encode_text(ids))
+    np.testing.assert_allclose(served["text/embeddings"], text_embeddings, atol=ATOL)
     np.testing.assert_allclose(
-        served["text/embeddings"], keras.ops.convert_to_numpy(clip.encode_text(ids)), atol=ATOL
+        served["image_tower/embeddings"], served["image/embeddings"], atol=ATOL
     )
+    np.testing.assert_allclose(served["text_tower/embeddings"], text_embeddings, atol=ATOL)
+
+
+@needs_tf_or_jax
+def test_export_towers_refuses_a_one_tower_model(tmp_path):
+    model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    with pytest.raises(ValueError, match="image_encoder.*text_encoder"):
+        export_towers(model, str(tmp_path / "x"), tokenizer=None)

@@ -2,7 +2,8 @@
 
 `export_saved_model(model, path)` writes a SavedModel whose `serve` signature takes raw uint8
 images of any size and resizes and normalises them in the graph; `add_text_endpoint` is the hook
-for text towers taking raw strings. Works from the TensorFlow and JAX backends.
+for text towers taking raw strings, and `export_towers` writes CLIP's two towers as two
+SavedModels. Works from the TensorFlow and JAX backends.
 """
 
 from keras_vt.export.saved_model import (
@@ -10,6 +11,7 @@ from keras_vt.export.saved_model import (
     add_text_endpoint,
     export,
     export_saved_model,
+    export_towers,
     serving_preprocess,
     target_size,
 )

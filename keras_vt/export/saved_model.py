@@ -250,6 +250,51 @@ def export_saved_model(model, path, activation="softmax", tokenizer=None, verbos
     return path
 
 
+def export_towers(model, path, tokenizer, verbose=False):
+    """Writes a two-tower model (CLIP) as two SavedModels: `path/image` and `path/text`.
+
+    The image SavedModel is `export_saved_model(model.image_encoder, ...)`: `serve` takes raw
+    uint8 images of any size and returns `{"embeddings": ...}`, the tower's projected,
+    unnormalised features (`model.encode_image`). The text SavedModel's `serve` (also
+    `serving_default`) takes raw strings (batch,), tokenises them in the graph with `tokenizer`
+    (carried inside the SavedModel) and returns `{"embeddings": ...}` (`model.encode_text`);
+    `serve_ids` takes token ids. Each tower can be deployed alone (an image index built offline,
+    a text query encoder online). Serving the text tower needs `import tensorflow_text` when the
+    tokenizer uses tensorflow-text ops. TensorFlow and JAX backends only.
+
+    Example:
+
+    >>> image_path, text_path = keras_vt.export.export_towers(clip, "exported/clip", tokenizer)
+    >>> text = tf.saved_model.load(text_path)
+    >>> text.serve(tf.constant(["a red circle"]))["embeddings"].shape
+    TensorShape([1, 128])
+
+    Returns:
+        `(image_path, text_path)`.
+    """
+    check_backend()
+    for tower in ("image_encoder", "text_encoder"):
+        if not isinstance(getattr(model, tower, None), keras.Model):
+            raise ValueError(
+                f"Expected a two-tower model with `image_encoder` and `text_encoder` (e.g. CLIP), "
+                f"got model {getattr(model, 'name', model)!r} of type {type(model).__name__} "
+                f"without `{tower}`."
+            )
+    path = os.fspath(path)
+    image_path = export_saved_model(
+        model.image_encoder, os.path.join(path, "image"), verbose=verbose
+    )
+    text_path = os.path.join(path, "text")
+    archive = keras.export.ExportArchive()
+    archive.track(model.text_encoder)
+    serve = add_text_endpoint(
+        archive, model.encode_text, tokenizer, model.context_length, name="serve"
+    )
+    archive.add_endpoint("serving_default", serve)
+    archive.write_out(text_path, verbose=verbose)
+    return image_path, text_path
+
+
 def export(model_or_file, path, tiny=False, activation="softmax", verbose=False, **overrides):
     """The `keras-vt export MODEL_OR_FILE PATH` entry point.
 
