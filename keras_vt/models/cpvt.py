@@ -15,7 +15,13 @@ import keras
 from keras_vt import layers
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
-from keras_vt.models.vit import VIT_SIZES, check_head, pool_and_classify
+from keras_vt.models.vit import (
+    ENCODER_KEYS,
+    TRAINING_KEYS,
+    VIT_SIZES,
+    check_head,
+    pool_and_classify,
+)
 
 POOLINGS = ("token", "gap")
 
@@ -81,21 +87,9 @@ class CPVT(FunctionalModel):
     normalization = "imagenet"
 
     config_keys = (
-        "image_size",
-        "patch_size",
-        "hidden_dim",
-        "depth",
-        "num_heads",
-        "mlp_dim",
-        "peg_positions",
-        "peg_kernel_size",
-        "num_classes",
-        "include_top",
-        "pooling",
-        "dropout",
-        "attention_dropout",
-        "drop_path_rate",
-        "layer_norm_epsilon",
+        ENCODER_KEYS
+        + ("peg_positions", "peg_kernel_size", "num_classes", "include_top", "pooling")
+        + TRAINING_KEYS
     )
 
     def __init__(

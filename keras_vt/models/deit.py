@@ -21,6 +21,9 @@ from keras import ops
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import (
+    ENCODER_KEYS,
+    INIT_KEYS,
+    TRAINING_KEYS,
     VIT_SIZES,
     VisionTransformer,
     check_head,
@@ -132,24 +135,10 @@ class DistilledDeiT(FunctionalModel):
     normalization = "imagenet"
 
     config_keys = (
-        "image_size",
-        "patch_size",
-        "hidden_dim",
-        "depth",
-        "num_heads",
-        "mlp_dim",
-        "num_classes",
-        "include_top",
-        "head_fusion",
-        "distillation_head",
-        "dropout",
-        "attention_dropout",
-        "drop_path_rate",
-        "layer_norm_epsilon",
-        "head_initializer",
-        "interpolation",
-        "token_initializer",
-        "position_initializer",
+        ENCODER_KEYS
+        + ("num_classes", "include_top", "head_fusion", "distillation_head")
+        + TRAINING_KEYS
+        + INIT_KEYS
     )
 
     def __init__(

@@ -20,6 +20,10 @@ VIT_SIZES = {
     "huge": (1280, 5120, 16, 32),
 }
 POOLINGS = ("token", "gap")
+# Constructor arguments shared by the ViT-like models (ViT, DeiT, CPVT), for their `config_keys`.
+ENCODER_KEYS = ("image_size", "patch_size", "hidden_dim", "depth", "num_heads", "mlp_dim")
+TRAINING_KEYS = ("dropout", "attention_dropout", "drop_path_rate", "layer_norm_epsilon")
+INIT_KEYS = ("head_initializer", "interpolation", "token_initializer", "position_initializer")
 
 
 def image_grid(image_size, patch_size):
@@ -162,23 +166,7 @@ class VisionTransformer(FunctionalModel):
     normalization = "inception"
 
     config_keys = (
-        "image_size",
-        "patch_size",
-        "hidden_dim",
-        "depth",
-        "num_heads",
-        "mlp_dim",
-        "num_classes",
-        "include_top",
-        "pooling",
-        "dropout",
-        "attention_dropout",
-        "drop_path_rate",
-        "layer_norm_epsilon",
-        "head_initializer",
-        "interpolation",
-        "token_initializer",
-        "position_initializer",
+        ENCODER_KEYS + ("num_classes", "include_top", "pooling") + TRAINING_KEYS + INIT_KEYS
     )
 
     def __init__(
