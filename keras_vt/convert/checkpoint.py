@@ -183,12 +183,15 @@ class WeightPlan:
         shape = tuple(variable.shape) if shape is None else shape
         self.add(variable, [key], [shape], transform)
 
-    def dense(self, layer, prefix):
-        """A keras `Dense` from torch Linear `{prefix}.weight` (out, in) and `{prefix}.bias`."""
+    def dense(self, layer, prefix, separator="."):
+        """A keras `Dense` from torch Linear `{prefix}.weight` (out, in) and `{prefix}.bias`.
+
+        `separator="_"` reads raw parameters such as OpenAI's `attn.in_proj_weight`.
+        """
         fan_in, fan_out = layer.kernel.shape
-        self.tensor(layer.kernel, f"{prefix}.weight", (fan_out, fan_in), linear_kernel)
+        self.tensor(layer.kernel, f"{prefix}{separator}weight", (fan_out, fan_in), linear_kernel)
         if layer.bias is not None:
-            self.tensor(layer.bias, f"{prefix}.bias")
+            self.tensor(layer.bias, f"{prefix}{separator}bias")
 
     def dense_concat(self, layer, prefixes):
         """A fused keras `Dense` (e.g. q/k/v) from separate torch Linears, outputs concatenated."""

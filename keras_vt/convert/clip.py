@@ -40,49 +40,33 @@ from keras_vt.convert.checkpoint import (
     read_hf_config,
     to_numpy,
 )
+from keras_vt.convert.vit import plan_blocks
 from keras_vt.layers.position import resample_positions
 
 _OPENAI_SCALARS = ("input_resolution", "context_length", "vocab_size")
 
 
-def _block_names(layout):
-    if layout == "hf":
-        return dict(
-            norm1="layer_norm1",
-            qkv=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-            proj="self_attn.out_proj",
-            norm2="layer_norm2",
-            fc1="mlp.fc1",
-            fc2="mlp.fc2",
-        )
-    return dict(
+# The parts of one text or vision block, for `plan_blocks`.
+_BLOCK_LAYOUTS = {
+    "hf": dict(
+        norm1="layer_norm1",
+        qkv=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+        proj="self_attn.out_proj",
+        norm2="layer_norm2",
+        fc1="mlp.fc1",
+        fc2="mlp.fc2",
+    ),
+    # OpenAI: one in_proj_weight (3 * width, width) and in_proj_bias.
+    "openai": dict(
         norm1="ln_1",
         qkv="attn.in_proj",
+        qkv_separator="_",
         proj="attn.out_proj",
         norm2="ln_2",
         fc1="mlp.c_fc",
         fc2="mlp.c_proj",
-    )
-
-
-def _plan_blocks(plan, tower, depth, base, names):
-    for i in range(depth):
-        block = tower.get_layer(f"block{i}")
-        prefix = base.format(i=i)
-        plan.layer_norm(block.norm1, prefix + names["norm1"])
-        qkv = block.attention.qkv
-        if isinstance(names["qkv"], str):  # OpenAI: one in_proj_weight (3 * width, width)
-            fan_in, fan_out = qkv.kernel.shape
-            plan.tensor(
-                qkv.kernel, f"{prefix}{names['qkv']}_weight", (fan_out, fan_in), linear_kernel
-            )
-            plan.tensor(qkv.bias, f"{prefix}{names['qkv']}_bias")
-        else:
-            plan.dense_concat(qkv, [prefix + p for p in names["qkv"]])
-        plan.dense(block.attention.proj, prefix + names["proj"])
-        plan.layer_norm(block.norm2, prefix + names["norm2"])
-        plan.dense(block.mlp.fc1, prefix + names["fc1"])
-        plan.dense(block.mlp.fc2, prefix + names["fc2"])
+    ),
+}
 
 
 def plan_clip(clip, layout, checkpoint_grid=None):
@@ -100,7 +84,7 @@ def plan_clip(clip, layout, checkpoint_grid=None):
             f"{type(vision).__name__}."
         )
     plan = WeightPlan(f"a {layout} CLIP (ViT image tower) for {clip.name!r}")
-    names = _block_names(layout)
+    names = _BLOCK_LAYOUTS[layout]
     width, grid = vision.width, vision.grid_size
     old_grid = tuple(checkpoint_grid or grid)
     positions = vision.get_layer("pos_embed")
@@ -153,7 +137,7 @@ def plan_clip(clip, layout, checkpoint_grid=None):
         vision_positions,
     )
     plan.layer_norm(vision.get_layer("ln_pre"), keys["ln_pre"])
-    _plan_blocks(plan, vision, vision.depth, keys["vision_blocks"], names)
+    plan_blocks(plan, vision, vision.depth, keys["vision_blocks"], names)
     plan.layer_norm(vision.get_layer("ln_post"), keys["ln_post"])
     plan.tensor(text.get_layer("token_embedding").embeddings, keys["tokens"])
     plan.tensor(
@@ -162,7 +146,7 @@ def plan_clip(clip, layout, checkpoint_grid=None):
         tuple(text_positions.embeddings.shape[1:]),
         lambda table: table[None],
     )
-    _plan_blocks(plan, text, text.depth, keys["text_blocks"], names)
+    plan_blocks(plan, text, text.depth, keys["text_blocks"], names)
     plan.layer_norm(text.get_layer("ln_final"), keys["ln_final"])
     for tower, hf_key, openai_key in (
         (vision, "visual_projection.weight", "visual.proj"),

@@ -144,22 +144,33 @@ def plan_vit(model, layout, prefix="", checkpoint_grid=None, head=None, descript
         (1, num_prefix + old_grid[0] * old_grid[1], dim),
         resample,
     )
-    for i in range(model.depth):
-        block = model.get_layer(f"block{i}")
-        base = prefix + layout["block"].format(i=i) + "."
-        plan.layer_norm(block.norm1, base + layout["norm1"])
-        if isinstance(layout["qkv"], str):
-            plan.dense(block.attention.qkv, base + layout["qkv"])
-        else:
-            plan.dense_concat(block.attention.qkv, [base + p for p in layout["qkv"]])
-        plan.dense(block.attention.proj, base + layout["proj"])
-        plan.layer_norm(block.norm2, base + layout["norm2"])
-        plan.dense(block.mlp.fc1, base + layout["fc1"])
-        plan.dense(block.mlp.fc2, base + layout["fc2"])
+    plan_blocks(plan, model, model.depth, prefix + layout["block"] + ".", layout)
     plan.layer_norm(model.get_layer("norm"), prefix + layout["norm"])
     for layer_name, key in head or ():
         plan.dense(model.get_layer(layer_name), key)
     return plan
+
+
+def plan_blocks(plan, model, depth, block_key, layout):
+    """Adds to `plan` the pre-norm `TransformerBlock`s `block0` ... of `model`.
+
+    `block_key.format(i=i)` prefixes block i's keys; `layout` names the parts: `norm1`, `qkv` (one
+    fused linear as a string, read with `layout.get("qkv_separator", ".")` before weight/bias, or
+    separate q, k, v linears as a tuple), `proj`, `norm2`, `fc1`, `fc2`.
+    """
+    for i in range(depth):
+        block = model.get_layer(f"block{i}")
+        base = block_key.format(i=i)
+        plan.layer_norm(block.norm1, base + layout["norm1"])
+        qkv = layout["qkv"]
+        if isinstance(qkv, str):
+            plan.dense(block.attention.qkv, base + qkv, layout.get("qkv_separator", "."))
+        else:
+            plan.dense_concat(block.attention.qkv, [base + p for p in qkv])
+        plan.dense(block.attention.proj, base + layout["proj"])
+        plan.layer_norm(block.norm2, base + layout["norm2"])
+        plan.dense(block.mlp.fc1, base + layout["fc1"])
+        plan.dense(block.mlp.fc2, base + layout["fc2"])
 
 
 def _layer_names(model):
