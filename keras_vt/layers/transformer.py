@@ -214,9 +214,14 @@ class TransformerBlock(keras.layers.Layer):
         return config
 
 
-def transformer_blocks(x, depth, drop_path_rate=0.0, name="block", **block_kwargs):
+def transformer_blocks(
+    x, depth, drop_path_rate=0.0, name="block", after_block=None, **block_kwargs
+):
     """Applies `depth` `TransformerBlock`s to `x`, with stochastic depth rising linearly to
     `drop_path_rate` (0 for the first block), as ViT, DeiT and CPVT train them.
+
+    `after_block(i, tokens)`, if given, maps the output of block `i` before the next block (CPVT
+    inserts its position-encoding generators there).
 
     Example:
 
@@ -227,4 +232,6 @@ def transformer_blocks(x, depth, drop_path_rate=0.0, name="block", **block_kwarg
     for i in range(depth):
         rate = drop_path_rate * i / max(depth - 1, 1)
         x = TransformerBlock(drop_path=rate, name=f"{name}{i}", **block_kwargs)(x)
+        if after_block is not None:
+            x = after_block(i, x)
     return x

@@ -128,21 +128,24 @@ class CPVT(FunctionalModel):
                 1, keras.initializers.TruncatedNormal(stddev=0.02), dtype=dtype, name="cls_token"
             )(x)
         x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
-        for i in range(depth):
-            x = layers.TransformerBlock(
-                num_heads,
-                mlp_dim,
-                dropout=dropout,
-                attention_dropout=attention_dropout,
-                drop_path=drop_path_rate * i / max(depth - 1, 1),
-                layer_norm_epsilon=layer_norm_epsilon,
-                dtype=dtype,
-                name=f"block{i}",
-            )(x)
-            if i in peg_positions:
-                x = layers.PositionEncodingGenerator(
-                    num_prefix, peg_kernel_size, dtype=dtype, name=f"peg{i}"
-                )(x, grid)
+        pegs = {
+            i: layers.PositionEncodingGenerator(
+                num_prefix, peg_kernel_size, dtype=dtype, name=f"peg{i}"
+            )
+            for i in peg_positions
+        }
+        x = layers.transformer_blocks(
+            x,
+            depth,
+            drop_path_rate=drop_path_rate,
+            after_block=lambda i, tokens: pegs[i](tokens, grid) if i in pegs else tokens,
+            num_heads=num_heads,
+            mlp_dim=mlp_dim,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            dtype=dtype,
+        )
         x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
         x = pool_and_classify(x, pooling, include_top, num_classes, dropout, dtype=dtype)
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
