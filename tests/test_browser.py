@@ -45,19 +45,25 @@ def explorer_url():
 
 
 def upload(page, path, attempts=3):
-    """Sets the file input until the app shows the file's name.
+    """Sets the file input until the app shows the file's name (Gradio may split off the
+    extension into its own element, so the stem is what is looked for).
 
     On a loaded machine the input can be set before Gradio's front end has attached its
-    handlers, and that upload is dropped; the app is ready once the button is visible.
+    handlers, and that upload is dropped; the app is ready once the button is visible. Once an
+    upload is accepted, gr.File replaces its input with the file's preview, so the input is set
+    again only while it is still there (a slow upload is waited for, never repeated).
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.locator("#explain-button").wait_for(timeout=60_000)
     name = os.path.basename(path)
+    shown = page.get_by_text(os.path.splitext(name)[0]).first
     for attempt in range(attempts):
-        page.locator("input[type=file]").first.set_input_files(path)
+        file_input = page.locator("input[type=file]")
+        if file_input.count():
+            file_input.first.set_input_files(path)
         try:
-            page.get_by_text(name).first.wait_for(timeout=20_000)
+            shown.wait_for(timeout=30_000)
             return
         except PlaywrightTimeout:
             if attempt == attempts - 1:
