@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_vt.layers.base import Layer
+
 
 def attend(query, key, value, scale, mask=None, dropout=None, training=None, fused=True):
     """Scaled dot-product attention over (batch, tokens, heads, head_dim) inputs.
@@ -39,7 +41,7 @@ def causal_mask(length):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class MultiHeadSelfAttention(keras.layers.Layer):
+class MultiHeadSelfAttention(Layer):
     """Multi-head self-attention over a token sequence, one fused q/k/v projection.
 
     The same weights serve two paths: the fused path (`keras.ops.dot_product_attention`, the
@@ -63,6 +65,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     >>> out.shape, probs.shape
     ((2, 197, 192), (2, 3, 197, 197))
     """
+
+    config_keys = ("num_heads", "key_dim", "use_bias", "dropout", "scale", "causal", "fused")
 
     def __init__(
         self,
@@ -130,16 +134,3 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
         out = self.proj(ops.reshape(out, (batch, length, self.num_heads * self.head_dim)))
         return (out, probs) if return_attention_scores else out
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            key_dim=self.key_dim,
-            use_bias=self.use_bias,
-            dropout=self.dropout,
-            scale=self.scale,
-            causal=self.causal,
-            fused=self.fused,
-        )
-        return config

@@ -24,6 +24,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers.base import Layer
+
 _NEG_INF = -1e9
 
 
@@ -88,7 +90,7 @@ def _dense(units, name, layer, use_bias=True, kernel_initializer="glorot_uniform
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class NonLocalBlock(keras.layers.Layer):
+class NonLocalBlock(Layer):
     """Non-local block (Wang et al., 2018), embedded-Gaussian form, as a residual layer.
 
     `z = x + BN(W · softmax(θ(x) φ(x)ᵀ) g(x))`, where θ, φ and g are 1x1 convolutions to
@@ -117,6 +119,8 @@ class NonLocalBlock(keras.layers.Layer):
     >>> np.allclose(y, x)              # identity at initialisation
     True
     """
+
+    config_keys = ("inter_channels", "sub_sample", "use_batch_norm")
 
     def __init__(self, inter_channels=None, sub_sample=True, use_batch_norm=True, **kwargs):
         super().__init__(**kwargs)
@@ -172,15 +176,6 @@ class NonLocalBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            inter_channels=self.inter_channels,
-            sub_sample=self.sub_sample,
-            use_batch_norm=self.use_batch_norm,
-        )
-        return config
-
 
 # ----------------------------------------------------------------------------------------------
 # Double attention (A²)
@@ -188,7 +183,7 @@ class NonLocalBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class DoubleAttention(keras.layers.Layer):
+class DoubleAttention(Layer):
     """Double attention block, A² (Chen et al., 2018), as a residual layer.
 
     Step 1, gather: `num_descriptors` attention maps `softmax_positions(B(x))` pool the features
@@ -214,6 +209,8 @@ class DoubleAttention(keras.layers.Layer):
     >>> layer(np.random.rand(2, 6, 6, 16).astype("float32")).shape
     (2, 6, 6, 16)
     """
+
+    config_keys = ("feature_channels", "num_descriptors")
 
     def __init__(self, feature_channels=None, num_descriptors=None, **kwargs):
         super().__init__(**kwargs)
@@ -253,11 +250,6 @@ class DoubleAttention(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(feature_channels=self.feature_channels, num_descriptors=self.num_descriptors)
-        return config
-
 
 # ----------------------------------------------------------------------------------------------
 # Attention-augmented convolution
@@ -265,7 +257,7 @@ class DoubleAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class AttentionAugmentedConv2D(keras.layers.Layer):
+class AttentionAugmentedConv2D(Layer):
     """Attention-augmented convolution (Bello et al., 2019).
 
     `output = concat(conv(x), MHA(x))`: a `filters - value_dim` channel convolution next to
@@ -299,6 +291,17 @@ class AttentionAugmentedConv2D(keras.layers.Layer):
     >>> layer(np.random.rand(2, 8, 8, 16).astype("float32")).shape
     (2, 8, 8, 32)
     """
+
+    config_keys = (
+        "filters",
+        "kernel_size",
+        "key_dim",
+        "value_dim",
+        "num_heads",
+        "relative",
+        "strides",
+        "use_bias",
+    )
 
     def __init__(
         self,
@@ -432,20 +435,6 @@ class AttentionAugmentedConv2D(keras.layers.Layer):
             width = None if width is None else -(-width // self.strides)
         return (batch, height, width, self.filters)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            key_dim=self.key_dim,
-            value_dim=self.value_dim,
-            num_heads=self.num_heads,
-            relative=self.relative,
-            strides=self.strides,
-            use_bias=self.use_bias,
-        )
-        return config
-
 
 # ----------------------------------------------------------------------------------------------
 # Stand-alone local self-attention
@@ -453,7 +442,7 @@ class AttentionAugmentedConv2D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class LocalSelfAttention2D(keras.layers.Layer):
+class LocalSelfAttention2D(Layer):
     """Stand-alone local self-attention (Ramachandran et al., 2019), a drop-in for a convolution.
 
     Each position `(i, j)` attends over its `kernel_size x kernel_size` neighbourhood `(a, b)`:
@@ -485,6 +474,8 @@ class LocalSelfAttention2D(keras.layers.Layer):
     >>> y.shape, scores.shape
     ((1, 5, 5, 16), (1, 2, 5, 5, 9))
     """
+
+    config_keys = ("filters", "kernel_size", "num_heads", "use_bias")
 
     def __init__(self, filters, kernel_size=7, num_heads=8, use_bias=False, **kwargs):
         super().__init__(**kwargs)
@@ -563,16 +554,6 @@ class LocalSelfAttention2D(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            num_heads=self.num_heads,
-            use_bias=self.use_bias,
-        )
-        return config
-
 
 # ----------------------------------------------------------------------------------------------
 # Axial attention
@@ -582,7 +563,7 @@ _AXES = {"height": 1, "width": 2}
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class AxialAttention1D(keras.layers.Layer):
+class AxialAttention1D(Layer):
     """Multi-head self-attention along one spatial axis (Wang et al., 2020, Axial-DeepLab).
 
     Every column (`axis="height"`) or row (`axis="width"`) is an independent sequence. With
@@ -612,6 +593,8 @@ class AxialAttention1D(keras.layers.Layer):
     >>> layer(np.random.rand(2, 4, 6, 8).astype("float32")).shape
     (2, 4, 6, 8)
     """
+
+    config_keys = ("axis", "filters", "num_heads", "key_dim", "position_sensitive")
 
     def __init__(
         self,
@@ -694,20 +677,9 @@ class AxialAttention1D(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters or input_shape[-1],)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            axis=self.axis,
-            filters=self.filters,
-            num_heads=self.num_heads,
-            key_dim=self.key_dim,
-            position_sensitive=self.position_sensitive,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class AxialAttention(keras.layers.Layer):
+class AxialAttention(Layer):
     """Axial attention: height-axis attention followed by width-axis attention (Wang et al., 2020).
 
     Two `AxialAttention1D` layers; together every position sees the whole image at the cost of
@@ -730,6 +702,8 @@ class AxialAttention(keras.layers.Layer):
     >>> layer(np.random.rand(2, 6, 5, 8).astype("float32")).shape
     (2, 6, 5, 16)
     """
+
+    config_keys = ("filters", "num_heads", "key_dim", "position_sensitive")
 
     def __init__(self, filters=None, num_heads=8, key_dim=None, position_sensitive=True, **kwargs):
         super().__init__(**kwargs)
@@ -760,16 +734,6 @@ class AxialAttention(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters or input_shape[-1],)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            filters=self.filters,
-            num_heads=self.num_heads,
-            key_dim=self.key_dim,
-            position_sensitive=self.position_sensitive,
-        )
-        return config
-
 
 # ----------------------------------------------------------------------------------------------
 # Show, Attend and Tell: soft and hard spatial attention
@@ -777,7 +741,7 @@ class AxialAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class SpatialSoftAttention(keras.layers.Layer):
+class SpatialSoftAttention(Layer):
     """Soft spatial attention driven by a recurrent state (Xu et al., 2015, "soft" attention).
 
     For annotation vectors `a_i` (image locations) and a decoder state `h`:
@@ -805,6 +769,8 @@ class SpatialSoftAttention(keras.layers.Layer):
     >>> context.shape, alpha.shape
     ((2, 32), (2, 7, 7))
     """
+
+    config_keys = ("units", "use_gate")
 
     def __init__(self, units, use_gate=False, **kwargs):
         super().__init__(**kwargs)
@@ -851,11 +817,6 @@ class SpatialSoftAttention(keras.layers.Layer):
         context = ops.einsum("bl,bld->bd", ops.cast(alpha, flat.dtype), flat)
         return self._finish(features, hidden, context, alpha)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(units=self.units, use_gate=self.use_gate)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
 class SpatialHardAttention(SpatialSoftAttention):
@@ -882,6 +843,8 @@ class SpatialHardAttention(SpatialSoftAttention):
     (2, 49)
     """
 
+    config_keys = SpatialSoftAttention.config_keys + ("seed",)
+
     def __init__(self, units, use_gate=False, seed=None, **kwargs):
         super().__init__(units, use_gate=use_gate, **kwargs)
         self.seed = seed
@@ -901,11 +864,6 @@ class SpatialHardAttention(SpatialSoftAttention):
             context = ops.einsum("bl,bld->bd", ops.cast(alpha, flat.dtype), flat)
         context, alpha = self._finish(features, hidden, context, alpha)
         return context, alpha, sample
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(seed=self.seed)
-        return config
 
 
 def doubly_stochastic_penalty(alphas, lam=1.0):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vt.layers.attention import attend
+from keras_vt.layers.base import Layer
 from keras_vt.layers.patching import token_grid
 from keras_vt.layers.transformer import MLP, DropPath
 
@@ -21,7 +22,7 @@ def _check_scale(scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ConvProjectionAttention(keras.layers.Layer):
+class ConvProjectionAttention(Layer):
     """Multi-head self-attention whose queries, keys and values come from convolutions (CvT).
 
     The grid tokens are folded onto their 2-D grid; each of q, k and v is a depthwise
@@ -67,6 +68,21 @@ class ConvProjectionAttention(keras.layers.Layer):
     """
 
     returns_attention_scores = True
+
+    config_keys = (
+        "num_heads",
+        "kernel_size",
+        "query_stride",
+        "kv_stride",
+        "padding",
+        "num_prefix_tokens",
+        "use_bias",
+        "dropout",
+        "scale",
+        "fused",
+        "batch_norm_epsilon",
+        "batch_norm_momentum",
+    )
 
     def __init__(
         self,
@@ -196,27 +212,9 @@ class ConvProjectionAttention(keras.layers.Layer):
         out = self.proj(ops.reshape(out, (batch, -1, self.dim)))
         return (out, probs) if return_attention_scores else out
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            kernel_size=self.kernel_size,
-            query_stride=self.query_stride,
-            kv_stride=self.kv_stride,
-            padding=self.padding,
-            num_prefix_tokens=self.num_prefix_tokens,
-            use_bias=self.use_bias,
-            dropout=self.dropout,
-            scale=self.scale,
-            fused=self.fused,
-            batch_norm_epsilon=self.batch_norm_epsilon,
-            batch_norm_momentum=self.batch_norm_momentum,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ConvTransformerBlock(keras.layers.Layer):
+class ConvTransformerBlock(Layer):
     """CvT's pre-norm block: x + Attn(LN(x)), then x + MLP(LN(x)), attention by convolutional
     projection (`ConvProjectionAttention`).
 
@@ -247,6 +245,22 @@ class ConvTransformerBlock(keras.layers.Layer):
     """
 
     returns_attention_scores = True
+
+    config_keys = (
+        "num_heads",
+        "mlp_dim",
+        "kernel_size",
+        "query_stride",
+        "kv_stride",
+        "num_prefix_tokens",
+        "use_bias",
+        "scale",
+        "dropout",
+        "attention_dropout",
+        "drop_path",
+        "layer_norm_epsilon",
+        "activation",
+    )
 
     def __init__(
         self,
@@ -345,7 +359,9 @@ class ConvTransformerBlock(keras.layers.Layer):
         )
         y, probs = y if return_attention_scores else (y, None)
         tokens = tokens + self.drop(self.residual_dropout(y, training=training), training=training)
-        tokens = tokens + self.drop(self.mlp(self.norm2(tokens), training=training), training=training)
+        tokens = tokens + self.drop(
+            self.mlp(self.norm2(tokens), training=training), training=training
+        )
         p = self.num_prefix_tokens
         fmap = ops.reshape(tokens[:, p:], (batch, height, width, dim))
         outputs = (fmap, tokens[:, :p]) if p else fmap
@@ -356,22 +372,3 @@ class ConvTransformerBlock(keras.layers.Layer):
         if prefix_shape is None:
             return tuple(x_shape)
         return (tuple(x_shape), tuple(prefix_shape))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            mlp_dim=self.mlp_dim,
-            kernel_size=self.kernel_size,
-            query_stride=self.query_stride,
-            kv_stride=self.kv_stride,
-            num_prefix_tokens=self.num_prefix_tokens,
-            use_bias=self.use_bias,
-            scale=self.scale,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            drop_path=self.drop_path,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            activation=self.activation,
-        )
-        return config

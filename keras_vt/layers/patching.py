@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_vt.layers.base import Layer
+
 
 def check_images(shape, argument="images", channels=3):
     """Raises a `ValueError` unless `shape` is (batch, height, width, `channels`)."""
@@ -19,7 +21,7 @@ def check_images(shape, argument="images", channels=3):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class PatchEmbedding(keras.layers.Layer):
+class PatchEmbedding(Layer):
     """Splits images into non-overlapping patches and embeds each one linearly.
 
     A convolution with kernel = stride = `patch_size` and VALID padding, flattened to tokens, as in
@@ -36,6 +38,8 @@ class PatchEmbedding(keras.layers.Layer):
     >>> layer(np.zeros((2, 224, 224, 3))).shape
     (2, 196, 192)
     """
+
+    config_keys = ("patch_size", "hidden_dim", "use_bias")
 
     def __init__(self, patch_size, hidden_dim, use_bias=True, **kwargs):
         super().__init__(**kwargs)
@@ -76,13 +80,6 @@ class PatchEmbedding(keras.layers.Layer):
         tokens = None if h is None or w is None else (h // self.patch_size) * (w // self.patch_size)
         return (input_shape[0], tokens, self.hidden_dim)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            patch_size=self.patch_size, hidden_dim=self.hidden_dim, use_bias=self.use_bias
-        )
-        return config
-
 
 def token_grid(grid, argument="grid"):
     """(height, width) of a token grid given as a (height, width) pair or a rank-4 feature map.
@@ -109,7 +106,7 @@ def token_grid(grid, argument="grid"):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ConvTokenEmbedding(keras.layers.Layer):
+class ConvTokenEmbedding(Layer):
     """Convolutional token embedding: zero padding, a strided convolution, then LayerNorm.
 
     CvT opens each stage with it (kernel/stride/padding 7/4/2, then 3/2/1): overlapping patches,
@@ -141,6 +138,16 @@ class ConvTokenEmbedding(keras.layers.Layer):
     >>> layer(np.zeros((2, 224, 224, 3))).shape
     (2, 56, 56, 64)
     """
+
+    config_keys = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "normalize",
+        "epsilon",
+        "use_bias",
+    )
 
     def __init__(
         self,
@@ -241,16 +248,3 @@ class ConvTokenEmbedding(keras.layers.Layer):
             return (size + 2 * self.padding - self.kernel_size) // self.strides + 1
 
         return (input_shape[0], side(input_shape[1]), side(input_shape[2]), self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            normalize=self.normalize,
-            epsilon=self.epsilon,
-            use_bias=self.use_bias,
-        )
-        return config

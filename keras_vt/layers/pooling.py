@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_vt.layers.attention import attend
+from keras_vt.layers.base import Layer
 from keras_vt.layers.position import _as_grid
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class AttentionPool2D(keras.layers.Layer):
+class AttentionPool2D(Layer):
     """Multi-head attention pooling of a (batch, height, width, channels) feature map.
 
     The spatial mean is prepended to the flattened map as a query token, a learned position table
@@ -34,6 +35,8 @@ class AttentionPool2D(keras.layers.Layer):
 
     returns_attention_scores = True
 
+    config_keys = ("grid_size", "num_heads", "output_dim", "fused")
+
     def __init__(self, grid_size, num_heads, output_dim=None, fused=True, **kwargs):
         super().__init__(**kwargs)
         self.grid_size = _as_grid(grid_size, "grid_size")
@@ -51,9 +54,7 @@ class AttentionPool2D(keras.layers.Layer):
             )
         dim = input_shape[-1]
         if dim % self.num_heads:
-            raise ValueError(
-                f"Channels {dim} are not divisible by num_heads={self.num_heads}."
-            )
+            raise ValueError(f"Channels {dim} are not divisible by num_heads={self.num_heads}.")
         self.head_dim = dim // self.num_heads
         length = self.grid_size[0] * self.grid_size[1] + 1
         self.positions = self.add_weight(
@@ -90,13 +91,3 @@ class AttentionPool2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_dim or input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            grid_size=self.grid_size,
-            num_heads=self.num_heads,
-            output_dim=self.output_dim,
-            fused=self.fused,
-        )
-        return config

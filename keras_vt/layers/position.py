@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers.base import Layer
 from keras_vt.layers.patching import token_grid
 
 INTERPOLATIONS = ("bicubic", "bilinear")
@@ -127,7 +128,7 @@ def _as_grid(grid, argument):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(Layer):
     """Learned position table added to [prefix tokens, grid tokens], as in ViT and DeiT.
 
     Loading a table saved for another grid (through `load_weights`, `create_model(weights=...)` or
@@ -146,6 +147,8 @@ class PositionEmbedding(keras.layers.Layer):
     >>> layer(np.zeros((2, 197, 192))).shape
     (2, 197, 192)
     """
+
+    config_keys = ("grid_size", "num_prefix_tokens", "initializer", "interpolation", "antialias")
 
     def __init__(
         self,
@@ -219,17 +222,6 @@ class PositionEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            grid_size=self.grid_size,
-            num_prefix_tokens=self.num_prefix_tokens,
-            initializer=keras.initializers.serialize(self.initializer),
-            interpolation=self.interpolation,
-            antialias=self.antialias,
-        )
-        return config
-
 
 def sincos_position_table(grid_size, dim, temperature=10000.0):
     """Fixed 2-D sin-cos table (h*w, dim): a quarter of the channels per sin/cos of y and x."""
@@ -244,7 +236,7 @@ def sincos_position_table(grid_size, dim, temperature=10000.0):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class SinCosPositionEmbedding2D(keras.layers.Layer):
+class SinCosPositionEmbedding2D(Layer):
     """Adds a fixed (not learned) 2-D sin-cos position table; prefix tokens get zeros.
 
     Example:
@@ -253,6 +245,8 @@ class SinCosPositionEmbedding2D(keras.layers.Layer):
     >>> layer(np.zeros((2, 16, 64))).shape
     (2, 16, 64)
     """
+
+    config_keys = ("grid_size", "num_prefix_tokens", "temperature")
 
     def __init__(self, grid_size, num_prefix_tokens=0, temperature=10000.0, **kwargs):
         super().__init__(**kwargs)
@@ -272,18 +266,9 @@ class SinCosPositionEmbedding2D(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            grid_size=self.grid_size,
-            num_prefix_tokens=self.num_prefix_tokens,
-            temperature=self.temperature,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class PositionEncodingGenerator(keras.layers.Layer):
+class PositionEncodingGenerator(Layer):
     """CPVT's position-encoding generator (PEG): positions conditioned on the input.
 
     The grid tokens are folded back onto their 2-D grid, a depthwise `kernel_size` x `kernel_size`
@@ -310,6 +295,8 @@ class PositionEncodingGenerator(keras.layers.Layer):
     >>> peg(np.zeros((2, 1 + 14 * 14, 192)), grid=(14, 14)).shape
     (2, 197, 192)
     """
+
+    config_keys = ("num_prefix_tokens", "kernel_size", "kernel_initializer", "bias_initializer")
 
     def __init__(
         self,
@@ -371,13 +358,3 @@ class PositionEncodingGenerator(keras.layers.Layer):
 
     def compute_output_shape(self, x_shape, grid_shape=None):
         return tuple(x_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_prefix_tokens=self.num_prefix_tokens,
-            kernel_size=self.kernel_size,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-        )
-        return config

@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from keras_vt.layers.base import Layer
+
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ClassToken(keras.layers.Layer):
+class ClassToken(Layer):
     """Prepends `num_tokens` learned tokens to a token sequence.
 
     One token is ViT's class token; two are DeiT's [class, distillation] tokens. The tokens are one
@@ -25,6 +27,8 @@ class ClassToken(keras.layers.Layer):
     >>> layer(np.zeros((4, 196, 192))).shape
     (4, 198, 192)
     """
+
+    config_keys = ("num_tokens", "initializer", "prepend")
 
     def __init__(self, num_tokens=1, initializer="zeros", prepend=True, **kwargs):
         super().__init__(**kwargs)
@@ -51,12 +55,3 @@ class ClassToken(keras.layers.Layer):
             return (input_shape[0], self.num_tokens, input_shape[-1])
         n = None if input_shape[1] is None else input_shape[1] + self.num_tokens
         return (input_shape[0], n, input_shape[2])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_tokens=self.num_tokens,
-            initializer=keras.initializers.serialize(self.initializer),
-            prepend=self.prepend,
-        )
-        return config

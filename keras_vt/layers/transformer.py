@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vt.layers.attention import MultiHeadSelfAttention
+from keras_vt.layers.base import Layer
 
 
 def quick_gelu(x):
@@ -26,7 +27,7 @@ def get_activation(name):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class DropPath(keras.layers.Layer):
+class DropPath(Layer):
     """Stochastic depth: drops the whole residual branch per sample with probability `rate`.
 
     Kept samples are scaled by 1 / (1 - rate); at inference the layer is the identity.
@@ -37,6 +38,8 @@ class DropPath(keras.layers.Layer):
     >>> layer(np.ones((4, 10, 8)), training=True).shape
     (4, 10, 8)
     """
+
+    config_keys = ("rate", "seed")
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -57,14 +60,9 @@ class DropPath(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class MLP(keras.layers.Layer):
+class MLP(Layer):
     """Two-layer feed-forward network: Dense(hidden_dim) -> activation -> Dense(output_dim).
 
     Example:
@@ -72,6 +70,8 @@ class MLP(keras.layers.Layer):
     >>> keras_vt.layers.MLP(768)(np.zeros((2, 197, 192))).shape
     (2, 197, 192)
     """
+
+    config_keys = ("hidden_dim", "output_dim", "activation", "dropout")
 
     def __init__(self, hidden_dim, output_dim=None, activation="gelu", dropout=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -97,19 +97,9 @@ class MLP(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            hidden_dim=self.hidden_dim,
-            output_dim=self.output_dim,
-            activation=self.activation,
-            dropout=self.dropout,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class TransformerBlock(keras.layers.Layer):
+class TransformerBlock(Layer):
     """Pre-norm encoder block: x + MHSA(LN(x)), then x + MLP(LN(x)), with stochastic depth.
 
     Called with `return_attention_scores=True` it also returns the attention probabilities
@@ -135,6 +125,19 @@ class TransformerBlock(keras.layers.Layer):
     """
 
     returns_attention_scores = True
+
+    config_keys = (
+        "num_heads",
+        "mlp_dim",
+        "key_dim",
+        "dropout",
+        "attention_dropout",
+        "drop_path",
+        "layer_norm_epsilon",
+        "activation",
+        "use_bias",
+        "causal",
+    )
 
     def __init__(
         self,
@@ -196,22 +199,6 @@ class TransformerBlock(keras.layers.Layer):
         x = x + self.drop(self.residual_dropout(y, training=training), training=training)
         x = x + self.drop(self.mlp(self.norm2(x), training=training), training=training)
         return (x, probs) if return_attention_scores else x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            mlp_dim=self.mlp_dim,
-            key_dim=self.key_dim,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            drop_path=self.drop_path,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            activation=self.activation,
-            use_bias=self.use_bias,
-            causal=self.causal,
-        )
-        return config
 
 
 def transformer_blocks(

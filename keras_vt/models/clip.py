@@ -27,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from keras_vt import layers
+from keras_vt.layers.base import Layer
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import image_grid
@@ -82,7 +83,7 @@ def check_token_ids(token_ids, vocabulary_size, context_length, argument="token_
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class EndTokenPooling(keras.layers.Layer):
+class EndTokenPooling(Layer):
     """Picks, per sequence, the features at the end-of-text token.
 
     With `eot_token_id=None` the end token is the position of the largest id of the sequence, as
@@ -99,6 +100,8 @@ class EndTokenPooling(keras.layers.Layer):
     (2, 8)
     """
 
+    config_keys = ("eot_token_id",)
+
     def __init__(self, eot_token_id=None, **kwargs):
         super().__init__(**kwargs)
         self.eot_token_id = None if eot_token_id is None else int(eot_token_id)
@@ -114,11 +117,6 @@ class EndTokenPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], input_shape[0][-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(eot_token_id=self.eot_token_id)
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
