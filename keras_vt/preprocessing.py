@@ -36,8 +36,8 @@ def preprocess(images, model, value_range=(0, 255), interpolation="bicubic"):
 
     >>> model = keras_vt.create_model("vit_tiny_patch16_224")
     >>> x = keras_vt.preprocess(np.zeros((2, 300, 200, 3), "uint8"), model)
-    >>> x.shape
-    TensorShape([2, 224, 224, 3])
+    >>> tuple(x.shape)
+    (2, 224, 224, 3)
     """
     check_images(tuple(images.shape))
     low, high = value_range

@@ -109,8 +109,10 @@ def launch(
 
     Example:
 
-    >>> app = keras_vt.apps.launch(port=7861, block=False)
-    >>> app.close()
+    ```python
+    app = keras_vt.apps.launch(port=7861, block=False)
+    app.close()
+    ```
     """
     if app not in APPS:
         raise ValueError(f"Unknown app={app!r}: expected one of {sorted(APPS)}.")

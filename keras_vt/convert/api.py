@@ -37,7 +37,9 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
 
     Example:
 
-    >>> model = keras_vt.convert.convert_checkpoint("checkpoints/vit-base", "vit-base.keras")
+    ```python
+    model = keras_vt.convert.convert_checkpoint("checkpoints/vit-base", "vit-base.keras")
+    ```
     """
     from keras_vt.convert.checkpoint import load_state_dict, read_hf_config
 

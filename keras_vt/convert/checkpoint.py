@@ -74,9 +74,10 @@ def load_state_dict(path, progress=None):
 
     Example:
 
-    >>> state = keras_vt.convert.load_state_dict("vit-base/model.safetensors")
-    >>> state["vit.embeddings.cls_token"].shape
-    (1, 1, 768)
+    ```python
+    state = keras_vt.convert.load_state_dict("vit-base/model.safetensors")
+    state["vit.embeddings.cls_token"].shape  # (1, 1, 768)
+    ```
     """
     path = os.fspath(path)
     files = _checkpoint_files(path)
@@ -162,9 +163,11 @@ class WeightPlan:
 
     Example:
 
-    >>> plan = WeightPlan("ViT")
-    >>> plan.dense(model.get_layer("head"), "classifier")
-    >>> plan.load(state_dict)
+    ```python
+    plan = WeightPlan("ViT")
+    plan.dense(model.get_layer("head"), "classifier")
+    plan.load(state_dict)
+    ```
     """
 
     def __init__(self, description):

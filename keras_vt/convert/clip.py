@@ -285,7 +285,9 @@ def convert_openai_clip(source, image_size=None, dtype=None, progress=None, **co
 
     Example:
 
-    >>> clip = keras_vt.convert.convert_openai_clip("ViT-B-32.safetensors")
+    ```python
+    clip = keras_vt.convert.convert_openai_clip("ViT-B-32.safetensors")
+    ```
     """
     if hasattr(source, "items"):
         state = {k: to_numpy(v) for k, v in source.items()}

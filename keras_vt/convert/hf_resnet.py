@@ -235,7 +235,9 @@ def convert_torchvision_resnet(
 
     Example:
 
-    >>> model = convert_torchvision_resnet(torch.load("resnet18.pth"))
+    ```python
+    model = convert_torchvision_resnet(torch.load("resnet18.pth"))
+    ```
     """
     from keras_vt.models.cnn import ResNet
 

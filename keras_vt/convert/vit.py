@@ -293,8 +293,10 @@ def convert_hf_vit(
 
     Example:
 
-    >>> model = keras_vt.convert.convert_hf_vit("checkpoints/vit-tiny")
-    >>> model.save("vit-tiny.keras")
+    ```python
+    model = keras_vt.convert.convert_hf_vit("checkpoints/vit-tiny")
+    model.save("vit-tiny.keras")
+    ```
     """
     config, state = _source(source, progress)
     _check_model_type(config, ("vit",))
@@ -408,7 +410,9 @@ def convert_hf_deit(
 
     Example:
 
-    >>> model = keras_vt.convert.convert_hf_deit("checkpoints/deit-tiny-distilled")
+    ```python
+    model = keras_vt.convert.convert_hf_deit("checkpoints/deit-tiny-distilled")
+    ```
     """
     from keras_vt.models.deit import DistilledDeiT
 
@@ -537,7 +541,9 @@ def convert_timm_vit(
 
     Example:
 
-    >>> model = keras_vt.convert.convert_timm_vit("vit_small_patch16_224.safetensors")
+    ```python
+    model = keras_vt.convert.convert_timm_vit("vit_small_patch16_224.safetensors")
+    ```
     """
     if family not in ("vit", "deit"):
         raise ValueError(f"Unknown family={family!r}: expected 'vit' or 'deit'.")

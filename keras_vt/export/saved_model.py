@@ -68,8 +68,10 @@ def serving_preprocess(images, image_size, mean, std):
 
     Example:
 
-    >>> mean, std = keras_vt.preprocessing.normalization_constants(model)
-    >>> x = serving_preprocess(tf.zeros((1, 300, 200, 3), tf.uint8), (224, 224), mean, std)
+    ```python
+    mean, std = keras_vt.preprocessing.normalization_constants(model)
+    x = serving_preprocess(tf.zeros((1, 300, 200, 3), tf.uint8), (224, 224), mean, std)
+    ```
     """
     tf = _tf()
     x = tf.cast(images, tf.float32) / 255.0
@@ -172,9 +174,11 @@ def add_text_endpoint(archive, encode_text, tokenizer, context_length, name="ser
 
     Example:
 
-    >>> archive = keras.export.ExportArchive()
-    >>> archive.track(clip)
-    >>> add_text_endpoint(archive, clip.encode_text, tokenizer, clip.context_length)
+    ```python
+    archive = keras.export.ExportArchive()
+    archive.track(clip)
+    add_text_endpoint(archive, clip.encode_text, tokenizer, clip.context_length)
+    ```
     """
     tf = _tf()
     for resource in _trackables(tokenizer):
@@ -226,11 +230,12 @@ def export_saved_model(model, path, activation="softmax", tokenizer=None, verbos
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", num_classes=10)
-    >>> keras_vt.export.export_saved_model(model, "exported/vit_tiny")
-    >>> served = tf.saved_model.load("exported/vit_tiny")
-    >>> served.serve(tf.zeros((1, 300, 200, 3), tf.uint8))["probabilities"].shape
-    TensorShape([1, 10])
+    ```python
+    model = keras_vt.create_model("vit_tiny_patch16_224", num_classes=10)
+    keras_vt.export.export_saved_model(model, "exported/vit_tiny")
+    served = tf.saved_model.load("exported/vit_tiny")
+    served.serve(tf.zeros((1, 300, 200, 3), tf.uint8))["probabilities"].shape  # TensorShape([1, 10])
+    ```
     """
     check_backend()
     if not isinstance(model, keras.Model):
@@ -264,10 +269,11 @@ def export_towers(model, path, tokenizer, verbose=False):
 
     Example:
 
-    >>> image_path, text_path = keras_vt.export.export_towers(clip, "exported/clip", tokenizer)
-    >>> text = tf.saved_model.load(text_path)
-    >>> text.serve(tf.constant(["a red circle"]))["embeddings"].shape
-    TensorShape([1, 128])
+    ```python
+    image_path, text_path = keras_vt.export.export_towers(clip, "exported/clip", tokenizer)
+    text = tf.saved_model.load(text_path)
+    text.serve(tf.constant(["a red circle"]))["embeddings"].shape  # TensorShape([1, 128])
+    ```
 
     Returns:
         `(image_path, text_path)`.
@@ -308,7 +314,9 @@ def export(model_or_file, path, tiny=False, activation="softmax", verbose=False,
 
     Example:
 
-    >>> keras_vt.export.export("vit-base.keras", "exported/vit-base")
+    ```python
+    keras_vt.export.export("vit-base.keras", "exported/vit-base")
+    ```
     """
     if isinstance(model_or_file, keras.Model):
         model = model_or_file

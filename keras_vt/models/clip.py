@@ -423,8 +423,8 @@ class CLIP(FunctionalModel):
     >>> clip = keras_vt.create_model("clip_vit_tiny_patch8_64")
     >>> images = np.zeros((4, clip.image_size, clip.image_size, 3))
     >>> ids = np.zeros((4, clip.context_length), "int32")
-    >>> clip.encode_image(images).shape, clip.encode_text(ids).shape
-    (TensorShape([4, 128]), TensorShape([4, 128]))
+    >>> tuple(clip.encode_image(images).shape), tuple(clip.encode_text(ids).shape)
+    ((4, 128), (4, 128))
     >>> clip.compile(optimizer="adam")
     >>> history = clip.fit((images, ids), batch_size=4, epochs=1, verbose=0)
     """

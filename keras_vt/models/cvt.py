@@ -74,7 +74,7 @@ class CvT(FunctionalModel):
     Example:
 
     >>> model = keras_vt.create_model("cvt_13", num_classes=10)
-    >>> model(np.zeros((2, 224, 224, 3))).shape, model(np.zeros((2, 96, 128, 3))).shape
+    >>> model(np.zeros((2, 64, 64, 3))).shape, model(np.zeros((2, 48, 80, 3))).shape
     ((2, 10), (2, 10))
     """
 

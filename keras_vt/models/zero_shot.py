@@ -50,9 +50,11 @@ class ZeroShotClassifier(keras.Model):
 
     Example:
 
-    >>> classifier = keras_vt.ZeroShotClassifier(
-    ...     clip, ["cat", "dog"], ["a photo of a {}.", "a drawing of a {}."], tokenizer)
-    >>> classifier.predict(images).argmax(-1)
+    ```python
+    classifier = keras_vt.ZeroShotClassifier(
+        clip, ["cat", "dog"], ["a photo of a {}.", "a drawing of a {}."], tokenizer)
+    classifier.predict(images).argmax(-1)
+    ```
     """
 
     def __init__(self, clip, class_names, templates, tokenizer, logit_scale=100.0, name=None):

@@ -116,9 +116,10 @@ class ClipTokenizer(_PackedTokenizer):
 
     Example:
 
-    >>> tokenizer = keras_vt.text.ClipTokenizer("vocab.json", "merges.txt")
-    >>> tokenizer(["a photo of a cat"]).shape
-    TensorShape([1, 77])
+    ```python
+    tokenizer = keras_vt.text.ClipTokenizer("vocab.json", "merges.txt")
+    tokenizer(["a photo of a cat"]).shape  # TensorShape([1, 77])
+    ```
     """
 
     def __init__(self, vocabulary, merges, context_length=77, truncate=False):
@@ -233,8 +234,8 @@ class CaptionTokenizer(_PackedTokenizer):
     Example:
 
     >>> tokenizer = keras_vt.text.train_caption_tokenizer(
-    ...     ["a red circle", "two blue squares"], vocabulary_size=64, context_length=8)
-    >>> tokenizer(["a red square"]).numpy()[0, 0] == tokenizer.start_token_id
+    ...     ["a red circle", "two blue squares"], vocabulary_size=64, context_length=16)
+    >>> bool(tokenizer(["a red circle"]).numpy()[0, 0] == tokenizer.start_token_id)
     True
     """
 

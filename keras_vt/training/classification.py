@@ -67,10 +67,11 @@ def train_classifier(
 
     Example:
 
-    >>> result = keras_vt.training.train_classifier("vit_mini_patch4_32", epochs=1,
-    ...                                             num_images=512)
-    >>> 0.0 <= result["val_accuracy"] <= 1.0
-    True
+    ```python
+    result = keras_vt.training.train_classifier("vit_mini_patch4_32", epochs=1,
+                                                num_images=512)
+    0.0 <= result["val_accuracy"] <= 1.0  # True
+    ```
     """
     import keras
 

@@ -112,6 +112,7 @@ class Distiller(keras.Model):
     ...                                 image_size=32)
     >>> distiller = keras_vt.training.Distiller(student, teacher, mode="hard")
     >>> distiller.compile(optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.05))
+    >>> images, labels = keras_vt.data.make_shapes(16, 32)
     >>> history = distiller.fit(images, labels, epochs=1, verbose=0)
     >>> sorted(history.history)
     ['accuracy', 'base_loss', 'distillation_loss', 'loss', 'teacher_agreement']

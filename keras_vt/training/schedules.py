@@ -61,7 +61,7 @@ def deit_optimizer(
 
     >>> optimizer = keras_vt.training.schedules.deit_optimizer(
     ...     batch_size=256, steps_per_epoch=100, epochs=30)
-    >>> float(optimizer.learning_rate)  # warm-up starts at 1e-6
+    >>> round(float(optimizer.learning_rate), 9)  # warm-up starts at 1e-6
     1e-06
     """
     if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:

@@ -188,7 +188,7 @@ def translation_probe(
 
     >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=32, num_classes=5)
     >>> probe = keras_vt.viz.translation_probe(model, np.random.rand(2, 32, 32, 3), (0, 4))
-    >>> probe["feature_change"][0]
+    >>> float(probe["feature_change"][0])
     0.0
     """
     check_images(tuple(np.shape(images)))

@@ -1,0 +1,43 @@
+"""Every `>>>` example in keras_vt's docstrings runs and prints what it shows.
+
+The examples are written as a JAX user sees them (`x.shape` prints a tuple), so they run on the
+JAX backend; examples that need files or other libraries (checkpoints, SavedModels, servers) are
+fenced ```python blocks and are not run.
+"""
+
+import doctest
+import importlib
+import pkgutil
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vt
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(keras_vt.__path__, "keras_vt."))
+
+
+def docstring_tests(module_name):
+    module = importlib.import_module(module_name)
+    globs = {**vars(module), "np": np, "keras": keras, "keras_vt": keras_vt}
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    return [test for test in finder.find(module, module_name, globs=globs) if test.examples]
+
+
+def test_every_module_is_importable_and_some_have_examples():
+    counts = {name: sum(len(t.examples) for t in docstring_tests(name)) for name in MODULES}
+    assert sum(counts.values()) > 100, counts
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples(module_name, tmp_path, monkeypatch):
+    if keras.backend.backend() != "jax":
+        pytest.skip("docstring examples print JAX's shapes; run on the JAX backend")
+    monkeypatch.chdir(tmp_path)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report = []
+    for test in docstring_tests(module_name):
+        runner.run(test, out=report.append)
+    failed, attempted = runner.summarize(verbose=False)
+    assert failed == 0, f"{failed} of {attempted} examples failed:\n" + "".join(report)
