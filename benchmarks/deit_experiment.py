@@ -78,12 +78,9 @@ def flip(images, seed):
     return out
 
 
-def train(model, x, y, seconds, learning_rate=1e-3, weight_decay=0.05, seed=0, batch_size=64):
+def fit_within(model, x, y, seconds, seed=0, batch_size=64):
+    """Fits the compiled `model` epoch by epoch (fresh flips each) until the CPU budget is spent."""
     limit = CpuBudget(seconds)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
     for epoch in range(10_000):
         model.fit(
             flip(x, seed + epoch), y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[limit]
@@ -91,6 +88,14 @@ def train(model, x, y, seconds, learning_rate=1e-3, weight_decay=0.05, seed=0, b
         if model.stop_training:
             break
     return limit.epochs
+
+
+def train(model, x, y, seconds, learning_rate=1e-3, weight_decay=0.05, seed=0):
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return fit_within(model, x, y, seconds, seed=seed)
 
 
 def accuracy(model, x, y):
@@ -130,20 +135,8 @@ def run_seed(seed, data, budget):
         distiller = keras_vt.training.Distiller(
             model, teacher, mode=mode, alpha=alpha, temperature=temperature
         )
-        limit = CpuBudget(budget)
         distiller.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05))
-        for epoch in range(10_000):
-            distiller.fit(
-                flip(xt, seed + epoch),
-                y_train,
-                batch_size=64,
-                epochs=1,
-                verbose=0,
-                callbacks=[limit],
-            )
-            if distiller.stop_training:
-                break
-        epochs[label] = limit.epochs
+        epochs[label] = fit_within(distiller, xt, y_train, budget, seed=seed)
         results[label] = accuracy(model, xs, y_test)
 
     low = student(image_size=16)

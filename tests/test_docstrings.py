@@ -30,10 +30,12 @@ def test_every_module_is_importable_and_some_have_examples():
     assert sum(counts.values()) > 100, counts
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="docstring examples print JAX's shapes; run on the JAX backend",
+)
 @pytest.mark.parametrize("module_name", MODULES)
 def test_docstring_examples(module_name, tmp_path, monkeypatch):
-    if keras.backend.backend() != "jax":
-        pytest.skip("docstring examples print JAX's shapes; run on the JAX backend")
     monkeypatch.chdir(tmp_path)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = []

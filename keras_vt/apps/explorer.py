@@ -30,30 +30,32 @@ def _tabs():
     from keras_vt.apps.graph import graph_tab
     from keras_vt.apps.positions import positions_tab
 
+    # tab label: (title of the app alone, the function that builds the tab)
     return {
-        "Attention explorer": attention_tab,
-        "Positional-encoding explorer": positions_tab,
-        "Model graph": graph_tab,
+        "Attention": ("Attention explorer", attention_tab),
+        "Positions": ("Positional-encoding explorer", positions_tab),
+        "Model graph": ("Model graph", graph_tab),
     }
 
 
-def _single_app(title, bank, model, weights):
+def _single_app(label, bank, model, weights):
     gr = _gradio()
     bank = _bank(bank, model, weights)
+    title, tab = _tabs()[label]
     with gr.Blocks(title=f"keras_vt {title.lower()}") as app:
         gr.Markdown(f"## {title}")
-        _tabs()[title](bank)
+        tab(bank)
     return app
 
 
 def build_attention_app(bank=None, model=None, weights=None):
     """The attention explorer alone (Blocks)."""
-    return _single_app("Attention explorer", bank, model, weights)
+    return _single_app("Attention", bank, model, weights)
 
 
 def build_positions_app(bank=None, model=None, weights=None):
     """The positional-encoding explorer alone (Blocks)."""
-    return _single_app("Positional-encoding explorer", bank, model, weights)
+    return _single_app("Positions", bank, model, weights)
 
 
 def build_graph_app(bank=None, model=None, weights=None):
@@ -67,7 +69,7 @@ def build_explorer(bank=None, model=None, weights=None):
     bank = _bank(bank, model, weights)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"## {TITLE}: looking inside vision transformers")
-        for label, tab in zip(("Attention", "Positions", "Model graph"), _tabs().values()):
+        for label, (_, tab) in _tabs().items():
             with gr.Tab(label):
                 tab(bank)
     return app
