@@ -101,7 +101,9 @@ def test_zero_shot_ensembling_math():
     classifier = keras_vt.ZeroShotClassifier(model, names, templates, tokenizer)
     expected = []
     for name in names:
-        emb = keras.ops.convert_to_numpy(model.encode_text(tokenizer([t.format(name) for t in templates])))
+        emb = keras.ops.convert_to_numpy(
+            model.encode_text(tokenizer([t.format(name) for t in templates]))
+        )
         emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         mean = emb.mean(0)
         expected.append(mean / np.linalg.norm(mean))
@@ -114,7 +116,9 @@ def test_zero_shot_ensembling_math():
     np.testing.assert_allclose(logits, 100 * image @ expected.T, rtol=1e-4, atol=1e-4)
     learned = keras_vt.ZeroShotClassifier(model, names, templates, tokenizer, logit_scale="learned")
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(learned(x)), (1 / 0.07) * image @ expected.T, rtol=1e-4,
+        keras.ops.convert_to_numpy(learned(x)),
+        (1 / 0.07) * image @ expected.T,
+        rtol=1e-4,
         atol=1e-4,
     )
     with pytest.raises(ValueError, match="templates"):
@@ -130,6 +134,25 @@ def test_retrieval_metrics():
     assert shuffled["image_to_text_R@1"] == 0.0
     with pytest.raises(ValueError, match="text_embeddings"):
         retrieval_metrics(x, x[:5])
+
+
+def test_retrieval_ties_are_averaged():
+    from keras_vt.training.retrieval import query_ranks, ranking_metrics
+
+    # Row 0: match tied with one distractor -> positions 1 and 2 -> 1.5. Row 1: one distractor
+    # higher, one tied -> positions 2 and 3 -> 2.5. Row 2: strictly best -> 1.
+    similarity = np.array([[0.5, 0.5, 0.1], [0.9, 0.4, 0.4], [0.0, 0.2, 0.3]])
+    np.testing.assert_array_equal(query_ranks(similarity), [1.5, 2.5, 1.0])
+    metrics = ranking_metrics(similarity, ks=(1, 2, 3))
+    assert metrics["R@1"] == pytest.approx(1 / 3) and metrics["R@2"] == pytest.approx(2 / 3)
+    assert metrics["R@3"] == 1.0 and metrics["median_rank"] == 1.5
+    assert metrics["mean_rank"] == pytest.approx(5 / 3)
+    # Identical embeddings: every query ties with all n candidates -> rank (n + 1) / 2, R@1 = 0.
+    same = retrieval_metrics(np.ones((10, 4)), np.ones((10, 4)))
+    assert same["image_to_text_R@1"] == 0.0 and same["text_to_image_R@5"] == 0.0
+    assert same["image_to_text_median_rank"] == 5.5 and same["text_to_image_mean_rank"] == 5.5
+    with pytest.raises(ValueError, match="square"):
+        query_ranks(np.ones((2, 3)))
 
 
 def test_errors():
@@ -196,12 +219,26 @@ def test_towers_match_hugging_face_clip():
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     config = transformers.CLIPConfig(
-        text_config=dict(vocab_size=100, hidden_size=32, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16,
-                         eos_token_id=99, bos_token_id=98, hidden_act="quick_gelu"),
-        vision_config=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=32, patch_size=8,
-                           hidden_act="quick_gelu"),
+        text_config=dict(
+            vocab_size=100,
+            hidden_size=32,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            eos_token_id=99,
+            bos_token_id=98,
+            hidden_act="quick_gelu",
+        ),
+        vision_config=dict(
+            hidden_size=64,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            hidden_act="quick_gelu",
+        ),
         projection_dim=24,
         attn_implementation="eager",
     )
@@ -209,8 +246,16 @@ def test_towers_match_hugging_face_clip():
     reference = transformers.CLIPModel(config).eval()
     sd = {k: v.detach().numpy() for k, v in reference.state_dict().items()}
     model = keras_vt.models.CLIP(
-        embed_dim=24, image_size=32, vision_layers=2, vision_width=64, vision_patch_size=8,
-        vision_heads=2, context_length=16, vocabulary_size=100, text_width=32, text_heads=2,
+        embed_dim=24,
+        image_size=32,
+        vision_layers=2,
+        vision_width=64,
+        vision_patch_size=8,
+        vision_heads=2,
+        context_length=16,
+        vocabulary_size=100,
+        text_width=32,
+        text_heads=2,
         text_layers=2,
     )
 
@@ -224,9 +269,13 @@ def test_towers_match_hugging_face_clip():
                 [sd[p + "self_attn.out_proj.weight"].T, sd[p + "self_attn.out_proj.bias"]]
             )
             for ours, theirs in (("norm1", "layer_norm1"), ("norm2", "layer_norm2")):
-                getattr(block, ours).set_weights([sd[p + theirs + ".weight"], sd[p + theirs + ".bias"]])
+                getattr(block, ours).set_weights(
+                    [sd[p + theirs + ".weight"], sd[p + theirs + ".bias"]]
+                )
             for fc in ("fc1", "fc2"):
-                getattr(block.mlp, fc).set_weights([sd[p + f"mlp.{fc}.weight"].T, sd[p + f"mlp.{fc}.bias"]])
+                getattr(block.mlp, fc).set_weights(
+                    [sd[p + f"mlp.{fc}.weight"].T, sd[p + f"mlp.{fc}.bias"]]
+                )
 
     def norm(tower, name, theirs):
         tower.get_layer(name).set_weights([sd[theirs + ".weight"], sd[theirs + ".bias"]])

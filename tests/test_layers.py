@@ -152,9 +152,80 @@ def test_transformer_block_is_pre_norm_residual():
         layers.MLP(16, activation="quick_gelu"),
         layers.DropPath(0.1),
         layers.TransformerBlock(2, 16, layer_norm_epsilon=1e-5, drop_path=0.1),
+        layers.TransformerBlock(2, 16, norm="post", attention="cross"),
+        layers.MultiHeadCrossAttention(2, key_dim=3),
     ],
     ids=lambda layer: type(layer).__name__,
 )
 def test_layer_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_post_norm_block_normalises_after_each_residual():
+    block = layers.TransformerBlock(2, 16, norm="post", layer_norm_epsilon=1e-12)
+    x = RNG.normal(size=(2, 5, 8)).astype("float32")
+    out = to_numpy(block(x))
+    y = to_numpy(block.norm1(x + to_numpy(block.attention(x))))
+    expected = to_numpy(block.norm2(y + to_numpy(block.mlp(y))))
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    pre = layers.TransformerBlock(2, 16)
+    pre.build(x.shape)
+    pre.set_weights(block.get_weights())
+    assert np.abs(to_numpy(pre(x)) - out).max() > 1e-2  # the placement really differs
+
+
+def test_self_attention_key_padding_mask_ignores_padded_tokens():
+    block = layers.TransformerBlock(2, 16, norm="post")
+    x = RNG.normal(size=(2, 6, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    changed = x.copy()
+    changed[0, 4:] = RNG.normal(size=(2, 8))
+    out, probs = block(x, mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(to_numpy(probs)[0, :, :, 4:], 0.0, atol=1e-7)
+    other = to_numpy(block(changed, mask=mask))
+    np.testing.assert_allclose(other[0, :4], to_numpy(out)[0, :4], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(block(x, mask=mask)), to_numpy(out), atol=1e-5)
+
+
+def test_cross_attention_block_attends_from_queries_to_context():
+    block = layers.TransformerBlock(2, 16, attention="cross")
+    x = RNG.normal(size=(2, 7, 8)).astype("float32")
+    context = RNG.normal(size=(2, 4, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    fused = to_numpy(block(x, context=context, mask=mask))
+    out, probs = block(x, context=context, mask=mask, return_attention_scores=True)
+    probs = to_numpy(probs)
+    assert probs.shape == (2, 2, 7, 4)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probs[0, :, :, 3], 0.0, atol=1e-7)
+    np.testing.assert_allclose(to_numpy(out), fused, atol=1e-5)
+    # A naive computation of the same cross-attention.
+    attn = block.attention
+    h = to_numpy(block.norm1(x))
+    q = (h @ to_numpy(attn.query.kernel) + to_numpy(attn.query.bias)).reshape(2, 7, 2, 4)
+    k = (context @ to_numpy(attn.key.kernel) + to_numpy(attn.key.bias)).reshape(2, 4, 2, 4)
+    v = (context @ to_numpy(attn.value.kernel) + to_numpy(attn.value.bias)).reshape(2, 4, 2, 4)
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) / 2.0 + np.where(mask, 0, -1e9)[:, None, None]
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(probs, p, atol=1e-5)
+    o = np.einsum("bhqk,bkhd->bqhd", p, v).reshape(2, 7, 8)
+    o = o @ to_numpy(attn.proj.kernel) + to_numpy(attn.proj.bias)
+    np.testing.assert_allclose(to_numpy(attn(h, context=context, mask=mask)), o, atol=1e-5)
+    with pytest.raises(ValueError, match="context"):
+        layers.TransformerBlock(2, 16)(x, context=context)
+
+
+def test_block_with_a_given_attention_layer_round_trips():
+    attention = layers.MultiHeadSelfAttention(2, use_bias=False, name="attention")
+    block = layers.TransformerBlock(2, 16, attention=attention)
+    x = RNG.normal(size=(1, 3, 8)).astype("float32")
+    out = to_numpy(block(x))
+    clone = layers.TransformerBlock.from_config(block.get_config())
+    clone.build(x.shape)
+    clone.set_weights(block.get_weights())
+    assert not clone.attention.use_bias
+    np.testing.assert_allclose(to_numpy(clone(x)), out, atol=1e-6)
+    with pytest.raises(ValueError, match="norm"):
+        layers.TransformerBlock(2, 16, norm="middle")

@@ -1,6 +1,12 @@
 """Backend-agnostic building blocks (keras.ops only)."""
 
-from keras_vt.layers.attention import MultiHeadSelfAttention, attend, causal_mask
+from keras_vt.layers.attention import (
+    MultiHeadCrossAttention,
+    MultiHeadSelfAttention,
+    attend,
+    attention_mask,
+    causal_mask,
+)
 from keras_vt.layers.conv_attention import (
     AttentionAugmentedConv2D,
     AxialAttention,
@@ -10,8 +16,6 @@ from keras_vt.layers.conv_attention import (
     NonLocalBlock,
     SpatialHardAttention,
     SpatialSoftAttention,
-    doubly_stochastic_penalty,
-    reinforce_loss,
 )
 from keras_vt.layers.conv_projection import ConvProjectionAttention, ConvTransformerBlock
 from keras_vt.layers.patching import ConvTokenEmbedding, PatchEmbedding, check_images, token_grid
@@ -32,3 +36,6 @@ from keras_vt.layers.transformer import (
     quick_gelu,
     transformer_blocks,
 )
+
+# Deprecated aliases: the objectives live in keras_vt.losses.
+from keras_vt.losses import doubly_stochastic_penalty, reinforce_loss  # noqa: E402

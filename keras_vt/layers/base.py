@@ -32,3 +32,18 @@ class Layer(keras.layers.Layer):
                 value = keras.initializers.serialize(value)
             config[key] = value
         return config
+
+
+class AttentionLayer(Layer):
+    """A `Layer` whose `mask` call argument is an attention mask, not a Keras input mask.
+
+    Keras hands a layer's `mask` argument the input's propagated mask and warns when the layer
+    does not "support masking"; attention layers consume the mask themselves and emit none.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None

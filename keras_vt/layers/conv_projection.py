@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from keras_vt.layers.attention import attend
-from keras_vt.layers.base import Layer
+from keras_vt.layers.base import AttentionLayer
 from keras_vt.layers.patching import token_grid
-from keras_vt.layers.transformer import MLP, DropPath
+from keras_vt.layers.transformer import TransformerBlock
 
 SCALES = ("width", "head")
 
@@ -22,7 +22,7 @@ def _check_scale(scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ConvProjectionAttention(Layer):
+class ConvProjectionAttention(AttentionLayer):
     """Multi-head self-attention whose queries, keys and values come from convolutions (CvT).
 
     The grid tokens are folded onto their 2-D grid; each of q, k and v is a depthwise
@@ -186,7 +186,7 @@ class ConvProjectionAttention(Layer):
         tokens = getattr(self, name)(tokens)
         return ops.reshape(tokens, (batch, -1, self.num_heads, self.head_dim))
 
-    def call(self, x, grid, return_attention_scores=False, training=None):
+    def call(self, x, grid, mask=None, return_attention_scores=False, training=None):
         height, width = token_grid(grid)
         batch, length = ops.shape(x)[0], x.shape[1]
         expected = self.num_prefix_tokens + height * width
@@ -205,6 +205,7 @@ class ConvProjectionAttention(Layer):
             key,
             value,
             self.logit_scale,
+            mask=mask,
             dropout=self.attention_dropout,
             training=training,
             fused=self.fused and not return_attention_scores,
@@ -214,7 +215,7 @@ class ConvProjectionAttention(Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class ConvTransformerBlock(Layer):
+class ConvTransformerBlock(TransformerBlock):
     """CvT's pre-norm block: x + Attn(LN(x)), then x + MLP(LN(x)), attention by convolutional
     projection (`ConvProjectionAttention`).
 
@@ -243,8 +244,6 @@ class ConvTransformerBlock(Layer):
     >>> fmap.shape, cls.shape
     ((2, 14, 14, 192), (2, 1, 192))
     """
-
-    returns_attention_scores = True
 
     config_keys = (
         "num_heads",
@@ -279,42 +278,44 @@ class ConvTransformerBlock(Layer):
         activation="quick_gelu",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_heads = int(num_heads)
-        self.mlp_dim = int(mlp_dim)
         self.kernel_size = int(kernel_size)
         self.query_stride = int(query_stride)
         self.kv_stride = int(kv_stride)
         self.num_prefix_tokens = int(num_prefix_tokens)
-        self.use_bias = bool(use_bias)
         self.scale = _check_scale(scale)
-        self.dropout = float(dropout)
-        self.attention_dropout = float(attention_dropout)
-        self.drop_path = float(drop_path)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.activation = activation
-        policy = self.dtype_policy
-        self.norm1 = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1"
-        )
-        self.attention = ConvProjectionAttention(
+        kwargs.pop("norm", None)
+        kwargs.pop("attention", None)
+        super().__init__(
             num_heads,
-            kernel_size=kernel_size,
-            query_stride=query_stride,
-            kv_stride=kv_stride,
-            num_prefix_tokens=num_prefix_tokens,
-            use_bias=use_bias,
-            dropout=attention_dropout,
-            scale=scale,
-            dtype=policy,
+            mlp_dim,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            drop_path=drop_path,
+            layer_norm_epsilon=layer_norm_epsilon,
+            activation=activation,
+            use_bias=bool(use_bias),
+            **kwargs,
+        )
+
+    def make_attention(self, attention):
+        return ConvProjectionAttention(
+            self.num_heads,
+            kernel_size=self.kernel_size,
+            query_stride=self.query_stride,
+            kv_stride=self.kv_stride,
+            num_prefix_tokens=self.num_prefix_tokens,
+            use_bias=self.use_bias,
+            dropout=self.attention_dropout,
+            scale=self.scale,
+            dtype=self.dtype_policy,
             name="attention",
         )
-        self.norm2 = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2"
-        )
-        self.mlp = MLP(mlp_dim, activation=activation, dropout=dropout, dtype=policy, name="mlp")
-        self.residual_dropout = keras.layers.Dropout(self.dropout, dtype=policy)
-        self.drop = DropPath(self.drop_path, dtype=policy)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("key_dim", "causal", "norm"):
+            config.pop(key, None)
+        return config
 
     def _check(self, x_shape, prefix_shape):
         if len(x_shape) != 4:
@@ -340,9 +341,7 @@ class ConvTransformerBlock(Layer):
 
     def build(self, x_shape, prefix_shape=None):
         self._check(x_shape, prefix_shape)
-        tokens = (None, None, x_shape[-1])
-        for layer in (self.norm1, self.attention, self.norm2, self.mlp):
-            layer.build(tokens)
+        super().build((None, None, x_shape[-1]))
 
     def call(self, x, prefix=None, return_attention_scores=False, training=None):
         self._check(tuple(x.shape), None if prefix is None else tuple(prefix.shape))
@@ -351,17 +350,13 @@ class ConvTransformerBlock(Layer):
         tokens = ops.reshape(x, (batch, height * width, dim))
         if prefix is not None:
             tokens = ops.concatenate([ops.cast(prefix, tokens.dtype), tokens], axis=1)
-        y = self.attention(
-            self.norm1(tokens),
+        tokens = super().call(
+            tokens,
             grid=(height, width),
             return_attention_scores=return_attention_scores,
             training=training,
         )
-        y, probs = y if return_attention_scores else (y, None)
-        tokens = tokens + self.drop(self.residual_dropout(y, training=training), training=training)
-        tokens = tokens + self.drop(
-            self.mlp(self.norm2(tokens), training=training), training=training
-        )
+        tokens, probs = tokens if return_attention_scores else (tokens, None)
         p = self.num_prefix_tokens
         fmap = ops.reshape(tokens[:, p:], (batch, height, width, dim))
         outputs = (fmap, tokens[:, :p]) if p else fmap

@@ -1,10 +1,11 @@
-"""The pre-norm transformer block and its parts: MLP and stochastic depth."""
+"""The transformer block (pre- or post-norm, self- or cross-attention) and its parts: MLP and
+stochastic depth."""
 
 import keras
 from keras import ops
 
-from keras_vt.layers.attention import MultiHeadSelfAttention
-from keras_vt.layers.base import Layer
+from keras_vt.layers.attention import MultiHeadCrossAttention, MultiHeadSelfAttention
+from keras_vt.layers.base import AttentionLayer, Layer
 
 
 def quick_gelu(x):
@@ -98,9 +99,19 @@ class MLP(Layer):
         return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)
 
 
+NORMS = ("pre", "post")
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
-class TransformerBlock(Layer):
-    """Pre-norm encoder block: x + MHSA(LN(x)), then x + MLP(LN(x)), with stochastic depth.
+class TransformerBlock(AttentionLayer):
+    """The transformer encoder block; it takes its attention layer and its norm placement.
+
+    `norm="pre"` (ViT, CLIP, CvT, AV Align): x + A(LN(x)), then x + MLP(LN(x)).
+    `norm="post"` (BERT, MMT): LN(x + A(x)), then LN(x + MLP(x)). Both with stochastic depth.
+    The attention is `MultiHeadSelfAttention` by default, `MultiHeadCrossAttention` with
+    `attention="cross"` (queries from `x`, keys/values from `context`, a key-padding `mask` of the
+    context), or any attention layer passed in (CvT passes its convolutional projection) whose call
+    takes `(x, mask=..., return_attention_scores=..., training=...)`; extra call keywords go to it.
 
     Called with `return_attention_scores=True` it also returns the attention probabilities
     (batch, heads, queries, keys) from the explicit attention path; `keras_vt.viz` uses this.
@@ -112,16 +123,24 @@ class TransformerBlock(Layer):
         dropout: dropout after the attention and in the MLP.
         attention_dropout: dropout on attention probabilities.
         drop_path: stochastic-depth rate of both residual branches.
-        layer_norm_epsilon: LayerNorm epsilon (ViT 1e-6, CLIP and CvT 1e-5, HF ViT 1e-12).
+        layer_norm_epsilon: LayerNorm epsilon (ViT 1e-6, CLIP and CvT 1e-5, BERT 1e-12).
         activation: MLP activation, "gelu" (exact), "gelu_tanh", "quick_gelu" or "relu".
         use_bias: bias of the q/k/v projections.
         causal: causal self-attention (text towers).
+        norm: "pre" or "post" LayerNorm placement.
+        attention: None / "self", "cross", or an attention layer instance.
 
     Example:
 
     >>> block = keras_vt.layers.TransformerBlock(num_heads=3, mlp_dim=768)
     >>> block(np.zeros((2, 197, 192))).shape
     (2, 197, 192)
+    >>> bert = keras_vt.layers.TransformerBlock(4, 64, norm="post", layer_norm_epsilon=1e-12)
+    >>> bert(np.zeros((2, 9, 32)), mask=np.ones((2, 9), bool)).shape
+    (2, 9, 32)
+    >>> cross = keras_vt.layers.TransformerBlock(1, 32, attention="cross")
+    >>> cross(np.zeros((2, 9, 16)), context=np.zeros((2, 4, 16))).shape
+    (2, 9, 16)
     """
 
     returns_attention_scores = True
@@ -137,6 +156,7 @@ class TransformerBlock(Layer):
         "activation",
         "use_bias",
         "causal",
+        "norm",
     )
 
     def __init__(
@@ -151,9 +171,13 @@ class TransformerBlock(Layer):
         activation="gelu",
         use_bias=True,
         causal=False,
+        norm="pre",
+        attention=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"Expected norm in {NORMS}, got norm={norm!r}.")
         self.num_heads = int(num_heads)
         self.mlp_dim = int(mlp_dim)
         self.key_dim = key_dim
@@ -164,19 +188,14 @@ class TransformerBlock(Layer):
         self.activation = activation
         self.use_bias = use_bias
         self.causal = causal
+        self.norm = norm
         policy = self.dtype_policy
         self.norm1 = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="norm1"
         )
-        self.attention = MultiHeadSelfAttention(
-            num_heads,
-            key_dim=key_dim,
-            use_bias=use_bias,
-            dropout=attention_dropout,
-            causal=causal,
-            dtype=policy,
-            name="attention",
-        )
+        self.attention_spec = attention
+        self.cross = attention == "cross"
+        self.attention = self.make_attention(attention)
         self.norm2 = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="norm2"
         )
@@ -184,21 +203,81 @@ class TransformerBlock(Layer):
         self.residual_dropout = keras.layers.Dropout(self.dropout, dtype=policy)
         self.drop = DropPath(self.drop_path, dtype=policy)
 
-    def build(self, input_shape):
-        for layer in (self.norm1, self.attention, self.norm2, self.mlp):
-            layer.build(input_shape)
+    def make_attention(self, attention):
+        """The attention layer: built from the block's arguments, or the one passed in."""
+        common = dict(
+            key_dim=self.key_dim,
+            use_bias=self.use_bias,
+            dropout=self.attention_dropout,
+            dtype=self.dtype_policy,
+            name="attention",
+        )
+        if attention is None or attention == "self":
+            return MultiHeadSelfAttention(self.num_heads, causal=self.causal, **common)
+        if attention == "cross":
+            return MultiHeadCrossAttention(self.num_heads, **common)
+        if isinstance(attention, dict):
+            return keras.saving.deserialize_keras_object(attention)
+        if isinstance(attention, keras.layers.Layer):
+            return attention
+        raise ValueError(
+            "Expected attention=None, 'self', 'cross' or an attention layer, got "
+            f"attention={attention!r}."
+        )
 
-    def call(self, x, mask=None, return_attention_scores=False, training=None):
+    def get_config(self):
+        config = super().get_config()
+        spec = self.attention_spec
+        if isinstance(spec, keras.layers.Layer):
+            spec = keras.saving.serialize_keras_object(spec)
+        if spec is not None:
+            config["attention"] = spec
+        return config
+
+    def build(self, x_shape, context_shape=None):
+        for layer in (self.norm1, self.norm2, self.mlp):
+            layer.build(x_shape)
+        if self.cross:
+            self.attention.build(x_shape, context_shape or x_shape)
+        elif not self.attention.built:
+            self.attention.build(x_shape)
+
+    def call(
+        self,
+        x,
+        context=None,
+        mask=None,
+        return_attention_scores=False,
+        training=None,
+        **attention_kwargs,
+    ):
+        if self.cross:
+            attention_kwargs["context"] = context
+        elif context is not None:
+            raise ValueError(
+                f"Layer {self.name!r} is a self-attention block; context is only for "
+                "attention='cross'."
+            )
+        pre = self.norm == "pre"
         y = self.attention(
-            self.norm1(x),
+            self.norm1(x) if pre else x,
             mask=mask,
             return_attention_scores=return_attention_scores,
             training=training,
+            **attention_kwargs,
         )
         y, probs = y if return_attention_scores else (y, None)
         x = x + self.drop(self.residual_dropout(y, training=training), training=training)
-        x = x + self.drop(self.mlp(self.norm2(x), training=training), training=training)
+        if not pre:
+            x = self.norm1(x)
+        y = self.mlp(self.norm2(x) if pre else x, training=training)
+        x = x + self.drop(y, training=training)
+        if not pre:
+            x = self.norm2(x)
         return (x, probs) if return_attention_scores else x
+
+    def compute_output_shape(self, x_shape, context_shape=None):
+        return x_shape
 
 
 def transformer_blocks(

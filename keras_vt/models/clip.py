@@ -28,10 +28,11 @@ from keras import ops
 
 from keras_vt import layers
 from keras_vt.layers.base import Layer
+from keras_vt.losses import clip_loss
+from keras_vt.metrics import LatestValue, in_batch_accuracy
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 from keras_vt.models.vit import image_grid
-from keras_vt.training.contrastive import LatestValue, clip_loss, in_batch_accuracy
 
 LN_EPS = 1e-5
 

@@ -7,6 +7,12 @@ TensorFlow, JAX and PyTorch backends alike.
 import keras
 from keras import ops
 
+from keras_vt.losses import (  # noqa: F401  (re-exported: keras_vt.training.*)
+    _mean,
+    hard_distillation_loss,
+    soft_distillation_loss,
+)
+
 MODES = ("hard", "soft", "none")
 SOFT_NORMALIZATIONS = ("batch", "elements")
 
@@ -19,40 +25,6 @@ def _num_classes(model):
             return int(last)
     num_classes = getattr(model, "num_classes", None)
     return num_classes if isinstance(num_classes, int) else None
-
-
-def soft_distillation_loss(
-    student_logits, teacher_logits, temperature=1.0, normalization="batch", sample_weight=None
-):
-    """KL(teacher || student) on temperature-softened distributions, times temperature².
-
-    Per sample: sum_c p_t(c) (log p_t(c) - log p_s(c)) with p = softmax(logits / temperature).
-    `normalization="batch"` averages over the batch (Hinton et al., the paper's formula, as
-    `keras.distillation.LogitsDistillation`); `"elements"` also divides by the number of classes,
-    as the DeiT code does (`kl_div(..., reduction="sum") / outputs_kd.numel()`).
-    """
-    log_student = ops.log_softmax(student_logits / temperature, axis=-1)
-    log_teacher = ops.log_softmax(teacher_logits / temperature, axis=-1)
-    per_sample = ops.sum(ops.exp(log_teacher) * (log_teacher - log_student), axis=-1)
-    loss = _mean(per_sample, sample_weight) * (temperature * temperature)
-    if normalization == "elements":
-        loss = loss / student_logits.shape[-1]
-    return loss
-
-
-def hard_distillation_loss(student_logits, teacher_logits, sample_weight=None):
-    """Cross-entropy of the student's logits against the teacher's argmax (DeiT's hard labels)."""
-    teacher_labels = ops.stop_gradient(ops.argmax(teacher_logits, axis=-1))
-    per_sample = keras.losses.sparse_categorical_crossentropy(
-        teacher_labels, student_logits, from_logits=True
-    )
-    return _mean(per_sample, sample_weight)
-
-
-def _mean(per_sample, sample_weight):
-    if sample_weight is None:
-        return ops.mean(per_sample)
-    return ops.mean(per_sample * ops.cast(ops.reshape(sample_weight, (-1,)), per_sample.dtype))
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
