@@ -82,7 +82,9 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
 
     Args:
         model: a keras_vt transformer (ViT, DeiT, CPVT, CvT, a CLIP image tower).
-        images: (batch, height, width, 3) preprocessed images (see `keras_vt.preprocess`).
+        images: (batch, height, width, 3) preprocessed images (see `keras_vt.preprocess`), or
+            the model's inputs as a dict / tuple of arrays (MMT, AV Align, captioner), each with
+            the same batch size.
         batch_size: run in chunks of this many images (bounds memory: a ViT-B/16 at 224 px
             keeps 12 maps of 12 x 197 x 197 floats per image); by default one batch.
         return_outputs: also return the model's own outputs (logits or features) from the same
@@ -100,10 +102,21 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
     >>> len(maps), maps[0].shape
     (12, (2, 3, 10, 10))
     """
-    shape = tuple(images.shape)
-    check_images(shape)
+    structured = isinstance(images, (dict, list, tuple))
+    leaves = keras.tree.flatten(images) if structured else [images]
+    if not leaves:
+        raise ValueError("Expected inputs for the model, got an empty structure.")
+    shape = tuple(leaves[0].shape)
+    if not structured:
+        check_images(shape)
+    batches = {tuple(leaf.shape)[:1] for leaf in leaves}
+    if len(batches) != 1:
+        raise ValueError(
+            "Expected every input to have the same batch size, got batch sizes "
+            f"{sorted(b[0] for b in batches)}."
+        )
     if shape[0] == 0:
-        raise ValueError(f"Expected at least one image, got images with shape {shape}.")
+        raise ValueError(f"Expected at least one example, got inputs with shape {shape}.")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"Expected batch_size as a positive int or None, got {batch_size!r}.")
     inspector = attention_model(model)
@@ -111,7 +124,8 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
     step = shape[0] if batch_size is None else batch_size
     chunks = []
     for start in range(0, shape[0], step):
-        result = inspector.predict_on_batch(images[start : start + step])
+        chunk = keras.tree.map_structure(lambda x: x[start : start + step], images)
+        result = inspector.predict_on_batch(chunk)
         chunks.append([_to_numpy(r) for r in result])
     if len(chunks) == 1:
         result = chunks[0]
