@@ -92,7 +92,40 @@ class ClipCase(ModelCase):
         model.fit(x, batch_size=len(x[0]), epochs=1, verbose=0)
 
 
-CASES = {"clip": ClipCase}
+class BertCase(ModelCase):
+    """A text encoder: dict inputs, dict outputs; the checked output is the pooled [CLS] vector
+    (its first `num_classes` entries) and the loss a regression of it on random targets."""
+
+    def build(self, num_classes=None, **overrides):
+        self.width = num_classes
+        return keras_vt.create_model(self.spec.name, tiny=True, **overrides)
+
+    def inputs(self, model, batch=2, seed=0):
+        rng = np.random.default_rng(seed)
+        ids = rng.integers(0, model.vocabulary_size, size=(batch, 7)).astype("int32")
+        mask = np.ones((batch, 7), bool)
+        mask[0, 5:] = False
+        segments = (np.arange(7)[None] >= 4).astype("int32").repeat(batch, 0)
+        return {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}
+
+    def targets(self, model, batch=2, seed=0):
+        return np.random.default_rng(seed + 1).uniform(-0.5, 0.5, size=(batch, model.hidden_dim))
+
+    def output(self, model, x, training=False):
+        return model(x, training=training)["pooled_output"][:, : self.width or None]
+
+    def loss(self, model, x, y):
+        pooled = model(x, training=False)["pooled_output"]
+        return keras.ops.mean(keras.ops.square(pooled - y), axis=-1)
+
+    def compile(self, model):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss={"pooled_output": "mse"})
+
+    def fit(self, model, x, y):
+        model.fit(x, {"pooled_output": y}, batch_size=len(y), epochs=3, verbose=0)
+
+
+CASES = {"clip": ClipCase, "bert": BertCase}
 
 
 def case_for(name):

@@ -24,4 +24,7 @@ REFERENCE_PARAMS = {
     "clip_vit_b32": 151_277_313,
     "clip_vit_b16": 149_620_737,
     "clip_vit_l14": 427_616_513,
+    # Hugging Face BertModel (pooler included).
+    "bert_base_uncased": 109_482_240,
+    "bert_base_cased": 108_310_272,
 }

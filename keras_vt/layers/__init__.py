@@ -28,6 +28,7 @@ from keras_vt.layers.position import (
     resample_positions,
     sincos_position_table,
 )
+from keras_vt.layers.text_embedding import TextEmbedding
 from keras_vt.layers.tokens import ClassToken
 from keras_vt.layers.transformer import (
     MLP,
