@@ -70,16 +70,25 @@ class TextEmbedding(Layer):
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
         policy = self.dtype_policy
         self.token_embedding = keras.layers.Embedding(
-            vocabulary_size, hidden_dim, embeddings_initializer=init, dtype=policy,
+            vocabulary_size,
+            hidden_dim,
+            embeddings_initializer=init,
+            dtype=policy,
             name="token_embedding",
         )
         self.position_embedding = keras.layers.Embedding(
-            max_length, hidden_dim, embeddings_initializer=init, dtype=policy,
+            max_length,
+            hidden_dim,
+            embeddings_initializer=init,
+            dtype=policy,
             name="position_embedding",
         )
         self.segment_embedding = (
             keras.layers.Embedding(
-                num_segments, hidden_dim, embeddings_initializer=init, dtype=policy,
+                num_segments,
+                hidden_dim,
+                embeddings_initializer=init,
+                dtype=policy,
                 name="segment_embedding",
             )
             if num_segments

@@ -8,5 +8,5 @@ from keras_vt.models.cvt import CvT
 from keras_vt.models.deit import DeiT, DistilledDeiT
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
 from keras_vt.models.resolution import resize
-from keras_vt.models.vit import VisionTransformer
 from keras_vt.models.text import BertEncoder
+from keras_vt.models.vit import VisionTransformer

@@ -140,8 +140,8 @@ class BertEncoder(FunctionalModel):
         self.keep_config(locals())
 
 
-_TINY = dict(
-    vocabulary_size=1000, hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, max_length=64
-)
+_TINY = dict(vocabulary_size=1000, hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, max_length=64)
 for _name, _vocabulary in (("bert_base_uncased", 30522), ("bert_base_cased", 28996)):
-    register(_name, BertEncoder, family="bert", config=dict(vocabulary_size=_vocabulary), tiny=_TINY)
+    register(
+        _name, BertEncoder, family="bert", config=dict(vocabulary_size=_vocabulary), tiny=_TINY
+    )
