@@ -1,9 +1,40 @@
 #!/usr/bin/env bash
-# The test command (README): the whole suite on TensorFlow, then the backend matrix, JAX and
-# PyTorch, over every test not marked `single_backend`. Extra arguments go to every pytest run.
+# The README's test command. It first installs what the tests need — the Python test extra
+# (`pip install -e ".[test]"`, PyTorch's CPU build) and, when run as root on a machine with
+# apt-get, the system programs some tests use: Graphviz (`dot`, for plot_model_graph and the
+# explorer's model-graph tab) and Chromium (browser tests). Where a system program is absent the
+# tests that need it are skipped, and pytest's summary says why. Then it runs the whole suite on
+# TensorFlow and the backend matrix, JAX and PyTorch, over every test not marked
+# `single_backend`. Extra arguments go to every pytest run.
+#   KERAS_VT_SKIP_INSTALL=1  skip the installation step (an environment already set up)
+#   PYTEST_WORKERS=N         pytest-xdist workers (default 2)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore::DeprecationWarning
+
+if [ "${KERAS_VT_SKIP_INSTALL:-0}" != 1 ]; then
+  # PyTorch's CPU wheels: without this index pip resolves torch to the CUDA build and ~17
+  # nvidia-* packages. Where that index cannot be reached pip falls back to the other indexes.
+  python -m pip install -q --retries 1 -e ".[test]" \
+    --extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" || {
+    echo "tests/run.sh: pip could not install the test dependencies (pip install -e \".[test]\")"
+    exit 1
+  }
+  missing=()
+  command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "tests/run.sh: installing system packages: ${missing[*]}"
+      (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) \
+        || echo "tests/run.sh: could not install ${missing[*]}; the tests that need them are skipped"
+    else
+      echo "tests/run.sh: not installed: ${missing[*]} (apt-get install ${missing[*]});" \
+        "the tests that need them are skipped"
+    fi
+  fi
+fi
+
 workers=${PYTEST_WORKERS:-2}
 status=0
 for backend in tensorflow jax torch; do
