@@ -83,10 +83,16 @@ def convert_command(args):
     """Converts a local checkpoint (HF directory or timm state dict) to a .keras file."""
     from keras_vt.convert import convert_checkpoint
 
+    from keras_vt.convert.hub import convert_from_hub, download, is_hub_name
+
     overrides = _parse_overrides(args.set)
     if args.image_size is not None:
         overrides["image_size"] = args.image_size
-    model = convert_checkpoint(args.src, args.dst, **overrides)
+    if is_hub_name(args.src) and not overrides:
+        model, _ = convert_from_hub(args.src, args.dst)
+    else:
+        source = download(args.src) if is_hub_name(args.src) else args.src
+        model = convert_checkpoint(source, args.dst, **overrides)
     print(f"saved: {args.dst} ({type(model).__name__}, {model.count_params():,} parameters)")
 
 
@@ -142,8 +148,12 @@ def build_parser():
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)
 
-    p = sub.add_parser("convert", help="convert a local HF / timm checkpoint to a .keras file")
-    p.add_argument("src", help="Hugging Face directory (config.json + weights) or timm state dict")
+    p = sub.add_parser("convert", help="convert a HF / timm checkpoint (local or hub) to .keras")
+    p.add_argument(
+        "src",
+        help="Hugging Face directory (config.json + weights), timm state dict, or a hub name "
+        "hf://ORG/NAME[@REVISION] / timm/NAME (downloaded through huggingface_hub's cache)",
+    )
     p.add_argument("dst", help="the .keras file to write")
     p.add_argument("--image-size", type=int, default=None, help="build at another resolution")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="converter options")

@@ -33,6 +33,7 @@ from keras_vt.convert.hf_resnet import (
     load_torchvision_resnet_weights,
     resnet_config_from_state_dict,
 )
+from keras_vt.convert.hub import convert_from_hub, load_pretrained, transfer_weights
 from keras_vt.convert.vit import (
     HF_VIT_LAYOUT,
     TIMM_VIT_LAYOUT,

@@ -72,7 +72,10 @@ def create_model(name, weights=None, tiny=False, **overrides):
     Args:
         name: a registered name, see `keras_vt.list_models()`.
         weights: optional path to a `.weights.h5` file or a `.keras` file whose weights are loaded
-            into the new model. Learned position tables saved at another resolution are resampled.
+            into the new model, or a hub checkpoint `"hf://ORG/NAME[@REVISION]"` / `"timm/NAME"`
+            (downloaded through huggingface_hub's cache, converted, cached; see
+            `keras_vt.convert.hub`). Learned position tables saved at another resolution are
+            resampled; a classifier of another size is re-initialised (fine-tuning).
         tiny: apply the family's small test configuration before `overrides`.
         **overrides: constructor arguments, at least `num_classes`, `image_size`, `include_top`
             and `dtype`.
@@ -106,6 +109,13 @@ def load_weights(model, path):
     import keras
 
     path = os.fspath(path)
+    if path.startswith(("hf://", "timm/")) and not os.path.exists(path):
+        # Hub checkpoints: downloaded, converted and cached by keras_vt.convert.hub (imported
+        # here, at call time, because the converters build on the model families).
+        from keras_vt.convert.hub import load_pretrained, transfer_weights
+
+        transfer_weights(load_pretrained(path), model)
+        return model
     if not os.path.exists(path):
         raise ValueError(f"Weights file not found: weights={path!r}.")
     if path.endswith(".weights.h5"):
