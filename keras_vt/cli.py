@@ -82,7 +82,6 @@ def train_command(args):
 def convert_command(args):
     """Converts a local checkpoint (HF directory or timm state dict) to a .keras file."""
     from keras_vt.convert import convert_checkpoint
-
     from keras_vt.convert.hub import convert_from_hub, download, is_hub_name
 
     overrides = _parse_overrides(args.set)
