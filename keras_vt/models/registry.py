@@ -66,6 +66,42 @@ def list_models(pattern="*", family=None):
     )
 
 
+def accepted_arguments(cls):
+    """The keyword arguments `cls(...)` accepts: its constructor's (and its bases' while they
+    forward `**kwargs`), plus Keras' `name`, `dtype` and `trainable`."""
+    import inspect
+
+    names = {"name", "dtype", "trainable"}
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("keras.") or klass.__module__ == "keras_vt.models.base":
+            break  # keras.Model's own (inputs, outputs, ...) are built by the family
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        names.update(p.name for p in parameters if p.kind in kinds)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    names.discard("self")
+    return names
+
+
+def check_overrides(spec, overrides):
+    """Raises a `ValueError` for an override the model's constructor does not take."""
+    accepted = accepted_arguments(spec.cls)
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(accepted), n=3, cutoff=0.6)
+            hints.append(f"{key!r}" + (f" (did you mean {close}?)" if close else ""))
+        raise ValueError(
+            f"Unknown override(s) for {spec.name!r} ({spec.cls.__name__}): {', '.join(hints)}. "
+            f"Expected some of {sorted(accepted)}."
+        )
+
+
 def create_model(name, weights=None, tiny=False, **overrides):
     """Builds the registered model `name`, with keyword `overrides` of its configuration.
 
@@ -87,6 +123,7 @@ def create_model(name, weights=None, tiny=False, **overrides):
     (1, 10)
     """
     spec = get_spec(name)
+    check_overrides(spec, overrides)
     config = dict(spec.config)
     if tiny:
         config.update(spec.tiny)
