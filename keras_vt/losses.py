@@ -9,6 +9,29 @@ import keras
 from keras import ops
 
 
+def scale_for_replicas(loss):
+    """Divides a model's `compute_loss` result by the number of replicas in sync.
+
+    Under `tf.distribute` (MirroredStrategy, MultiWorkerMirroredStrategy) each replica computes
+    the loss of its share of the global batch and the gradients are summed across replicas, so a
+    custom `compute_loss` must return its loss divided by the replica count, as Keras' own
+    `Model.compute_loss` does; otherwise every step is N times too large. Keras divides the
+    reported value back. On JAX (`keras.distribution`) and single devices it returns `loss`.
+
+    Example:
+
+    >>> float(keras_vt.losses.scale_for_replicas(np.float32(2.0)))
+    2.0
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
+    return loss
+
+
 def clip_loss(logits_per_image):
     """Symmetric contrastive loss of CLIP for a (batch, batch) matrix of scaled similarities.
 

@@ -21,7 +21,10 @@ class LatestValue(keras.metrics.Metric):
 
     def __init__(self, name="latest", dtype="float32"):
         super().__init__(name=name, dtype=dtype)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+        # One replica's value: a sum over replicas would report N times the value.
+        self.value = self.add_variable(
+            shape=(), initializer="zeros", name="value", aggregation="only_first_replica"
+        )
 
     def update_state(self, value):
         self.value.assign(ops.cast(value, self.dtype))

@@ -28,7 +28,7 @@ from keras import ops
 
 from keras_vt import layers
 from keras_vt.layers.base import Layer
-from keras_vt.losses import clip_loss
+from keras_vt.losses import clip_loss, scale_for_replicas
 from keras_vt.metrics import LatestValue, in_batch_accuracy
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
@@ -568,7 +568,7 @@ class CLIP(FunctionalModel):
         self.temperature.update_state(1.0 / self.scale())
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        return scale_for_replicas(loss)
 
     def _pairs(self, x, argument="x"):
         """Training data as model inputs: 2-tuples (images, token_ids) are pairs, never (x, y)."""

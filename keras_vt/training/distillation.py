@@ -10,6 +10,7 @@ from keras import ops
 from keras_vt.losses import (  # noqa: F401  (re-exported: keras_vt.training.*)
     _mean,
     hard_distillation_loss,
+    scale_for_replicas,
     soft_distillation_loss,
 )
 
@@ -240,7 +241,7 @@ class Distiller(keras.Model):
         if teacher_logits is not None:
             agree = ops.equal(predicted, ops.argmax(teacher_logits, axis=-1))
             self.agreement_tracker.update_state(ops.cast(agree, "float32"))
-        return total
+        return scale_for_replicas(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, self._prediction(y_pred), sample_weight)

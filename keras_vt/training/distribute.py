@@ -1,0 +1,58 @@
+"""Data-parallel training on the engines Keras already has: `keras.distribution` (JAX) and
+`tf.distribute` (TensorFlow). Nothing home-made: these helpers only pick and set them up.
+
+Recipe (JAX, all local devices; on one host with N accelerators, or N virtual CPU devices from
+`XLA_FLAGS=--xla_force_host_platform_device_count=N` set before JAX is imported):
+
+```python
+import keras, keras_vt
+keras_vt.training.distribute.data_parallel()            # keras.distribution.DataParallel
+model = keras_vt.create_model("vit_tiny_patch16_224", num_classes=10, image_size=32)
+model.compile(...); model.fit(x, y, batch_size=64)       # 64 = the global batch
+```
+
+TensorFlow: `strategy = keras_vt.training.distribute.data_parallel()` returns a
+`tf.distribute.MirroredStrategy`; build and compile the model inside `with strategy.scope():`.
+Multi-host: JAX `jax.distributed.initialize()` on every host before `data_parallel()`; TensorFlow
+`tf.distribute.MultiWorkerMirroredStrategy()` with `TF_CONFIG` set on each worker.
+
+keras_vt's own `compute_loss` overrides (Distiller, CLIP) divide their loss by the replica count
+under `tf.distribute` (`keras_vt.losses.scale_for_replicas`), as Keras' built-in losses do, so a
+step on N replicas equals a step on one device with the global batch.
+"""
+
+import keras
+
+
+def data_parallel(devices=None):
+    """Sets up data parallelism over `devices` (default: every local device) for this backend.
+
+    Returns the `keras.distribution.DataParallel` it set globally (JAX), or the
+    `tf.distribute.MirroredStrategy` to open a scope with (TensorFlow). Raises a `ValueError` on
+    PyTorch, where Keras offers no data-parallel `fit`.
+
+    Example:
+
+    ```python
+    strategy = keras_vt.training.distribute.data_parallel()   # TensorFlow
+    with strategy.scope():
+        model = keras_vt.create_model("vit_tiny_patch16_224", num_classes=10, image_size=32)
+        model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy")
+    ```
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        devices = list(devices) if devices is not None else jax.devices()
+        distribution = keras.distribution.DataParallel(devices=devices)
+        keras.distribution.set_distribution(distribution)
+        return distribution
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy(devices)
+    raise ValueError(
+        f"Data-parallel fit needs the JAX or TensorFlow backend, got KERAS_BACKEND={backend!r}: "
+        "Keras has no data-parallel trainer for PyTorch."
+    )
