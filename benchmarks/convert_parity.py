@@ -11,7 +11,9 @@ downloaded. The tests (tests/test_convert.py) assert these stay below 1e-4.
 """
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,8 +21,11 @@ import torch
 import transformers
 from tqdm import tqdm
 
-import keras_vt
-from keras_vt.convert import convert_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras_vt  # noqa: E402
+from benchmarks.results_io import provenance, write_json  # noqa: E402
+from keras_vt.convert import convert_checkpoint  # noqa: E402
 
 SMALL = dict(
     hidden_size=64,
@@ -84,6 +89,7 @@ def differences(model, hf, x, kind, **kwargs):
 
 
 def main():
+    started = provenance()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (cls, config, kind) in enumerate(tqdm(CASES, desc="converters")):
@@ -102,14 +108,21 @@ def main():
             rows.append(
                 (cls, shape.format(**config), size, out, attention, larger, out_l, attention_l)
             )
-    print(f"backend: {keras.backend.backend()}")
-    print("| source | config | px | max abs diff output | attention | px | output | attention |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    lines = [
+        f"backend: {keras.backend.backend()}",
+        "| source | config | px | max abs diff output | attention | px | output | attention |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for cls, shape, size, out, att, larger, out_l, att_l in rows:
-        print(
+        lines.append(
             f"| {cls} | {shape} | {size} | {out:.1e} | {att:.1e} | {larger} | {out_l:.1e} "
             f"| {att_l:.1e} |"
         )
+    print("\n".join(lines))
+    keys = ("source", "config", "px", "output", "attention", "px_resized", "output_resized")
+    table = [dict(zip(keys + ("attention_resized",), row)) for row in rows]
+    name = f"convert_parity_{keras.backend.backend()}"
+    write_json(name, {"rows": table}, started, "\n".join(lines))
 
 
 if __name__ == "__main__":

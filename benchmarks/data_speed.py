@@ -3,13 +3,19 @@
 Usage: python benchmarks/data_speed.py [--num-images 10000] [--image-size 32] [--repeats 3]
 
 Prints images per second for `make_shapes` (best of `--repeats`), and for
-`make_captioned_shapes` at twice the image size.
+`make_captioned_shapes` at twice the image size; writes `benchmarks/results/data_speed.{json,md}`
+with date, machine and load average.
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-from keras_vt.data import make_captioned_shapes, make_shapes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.results_io import provenance, write_json  # noqa: E402
+from keras_vt.data import make_captioned_shapes, make_shapes  # noqa: E402
 
 
 def best_time(fn, repeats):
@@ -28,6 +34,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     n, size = args.num_images, args.image_size
+    started = provenance()
+    rows, lines = {}, []
 
     make_shapes(16, size)  # warm up
     for name, fn, px in [
@@ -36,7 +44,12 @@ def main():
         ("make_captioned_shapes", lambda: make_captioned_shapes(n, 2 * size), 2 * size),
     ]:
         seconds = best_time(fn, args.repeats)
-        print(f"{name:28s} {n} images at {px} px: {seconds:6.2f} s, {n / seconds:8.0f} images/s")
+        rows[name] = {"images": n, "pixels": px, "best_seconds": seconds}
+        lines.append(
+            f"{name:28s} {n} images at {px} px: {seconds:6.2f} s, {n / seconds:8.0f} images/s"
+        )
+        print(lines[-1])
+    write_json("data_speed", {"args": vars(args), "rows": rows}, started, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -40,8 +42,16 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--client", action="store_true", help="also time HTTP round trips")
-    parser.add_argument("--output", default=None, help="optional JSON file for the results")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="JSON file for the results (default benchmarks/results/explorer_latency_<backend>)",
+    )
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.results_io import provenance, write_json
+
+    started = provenance()
 
     import keras
 
@@ -103,7 +113,9 @@ def main(argv=None):
     )
     if args.output:
         with open(args.output, "w") as file:
-            json.dump(results, file, indent=2)
+            json.dump(dict(results, provenance=started), file, indent=2)
+    else:
+        write_json(f"explorer_latency_{results['backend']}", {"results": results}, started)
 
 
 if __name__ == "__main__":

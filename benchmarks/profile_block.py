@@ -23,6 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.results_io import provenance, write_json  # noqa: E402
+
 
 def compiled(fn):
     """`fn` compiled as the Keras backend compiles a predict step; returns a synchronous call."""
@@ -70,6 +72,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
+    started = provenance()
 
     import keras
     from keras import ops
@@ -152,17 +155,27 @@ def main(argv=None):
         "MLP fc2 (matmul)": 1,
     }
     total = sum(ms * in_block.get(name, 0) for name, ms, _, _ in rows)
-    print(
-        f"\nbackend={keras.backend.backend()} batch={b} tokens={n} dim={d} heads={h} "
-        f"threads/load: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
-    )
-    print("| piece | median ms [IQR] | GFLOP/s | share of block parts |")
-    print("|---|---|---|---|")
+    lines = [
+        f"backend={keras.backend.backend()} batch={b} tokens={n} dim={d} heads={h} "
+        f"threads/load: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}",
+        "",
+        "| piece | median ms [IQR] | GFLOP/s | share of block parts |",
+        "|---|---|---|---|",
+    ]
+    table = []
     for name, ms, iqr, flops in rows:
         rate = f"{flops / ms / 1e6:.1f}" if flops else ""
         share = f"{100 * ms * in_block[name] / total:.0f}%" if name in in_block else ""
-        print(f"| {name} | {ms:.2f} [{iqr:.2f}] | {rate} | {share} |")
-    print(f"Sum of the block's parts: {total:.1f} ms")
+        lines.append(f"| {name} | {ms:.2f} [{iqr:.2f}] | {rate} | {share} |")
+        table.append(dict(piece=name, median_ms=ms, iqr_ms=iqr, flops=flops))
+    lines.append(f"Sum of the block's parts: {total:.1f} ms")
+    print("\n" + "\n".join(lines))
+    write_json(
+        f"profile_block_{keras.backend.backend()}",
+        {"args": vars(args), "rows": table, "block_parts_ms": total},
+        started,
+        "\n".join(lines),
+    )
     return 0
 
 

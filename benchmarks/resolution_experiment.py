@@ -31,6 +31,7 @@ Example:
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,11 +39,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import keras_vt
-from keras_vt.data import make_shapes
-from keras_vt.models import CPVT, CvT, ResNet, VisionTransformer
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import keras_vt  # noqa: E402
+from benchmarks.results_io import finish, provenance  # noqa: E402
+from keras_vt.data import make_shapes  # noqa: E402
+from keras_vt.models import CPVT, CvT, ResNet, VisionTransformer  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "cpvt_cvt_resolution.png"
 NUM_CLASSES = 10
@@ -169,6 +173,7 @@ def main():
     if args.quick:
         args.seeds, args.train, args.small, args.test, args.epochs = 1, 128, 64, 64, 1
         args.small_seeds = 1
+    started = provenance()
     start = time.perf_counter()
 
     train_x, train_y = make_shapes(args.train, TRAIN_SIZE, seed=1000, num_classes=NUM_CLASSES)
@@ -219,6 +224,7 @@ def main():
     results["seconds"] = time.perf_counter() - start
     results["args"] = vars(args)
     results["backend"] = keras.backend.backend()
+    results["provenance"] = finish(started)
     report(results, args)
 
 
@@ -259,7 +265,14 @@ def report(results, args):
     for name, by_n in results["small_data"].items():
         cells = " | ".join(fmt(by_n[n]) if n in by_n else "—" for n in sizes)
         lines.append(f"| {name} | {results['params'][name]:,} | {cells} |")
-    lines += ["", PAPERS]
+    p = results["provenance"]
+    lines += [
+        "",
+        PAPERS,
+        "",
+        f"{p['date']}, {p['machine']['cpu']} ({p['machine']['cpu_count']} cores), load average "
+        f"{p['load_average_start']} -> {p['load_average_end']}; `{p['command']}`.",
+    ]
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import limit_cpus  # noqa: E402
+
 BACKENDS = ("tensorflow", "jax", "torch")
 LIBRARIES = ("keras_vt", "keras_hub", "hf")
 LIBRARY_NAMES = {
@@ -164,7 +168,11 @@ def set_threads(threads):
     for name in names:
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    return {name: os.environ[name] for name in names + ("TF_NUM_INTEROP_THREADS",)}
+    settings = {name: os.environ[name] for name in names + ("TF_NUM_INTEROP_THREADS",)}
+    # JAX/XLA on CPU has no thread-count option; its pool follows the CPU affinity, so the worker
+    # is pinned to `threads` CPUs (this limits every framework alike).
+    settings["cpu_affinity"] = limit_cpus(threads)
+    return settings
 
 
 def backend_threads(backend, threads):
@@ -193,6 +201,9 @@ def backend_threads(backend, threads):
         return {
             "jax_devices": [str(d) for d in jax.devices()],
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "cpu_affinity": sorted(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else None,
         }
     return {}
 

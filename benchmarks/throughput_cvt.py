@@ -25,7 +25,6 @@ Example:
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -34,6 +33,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_io import limit_cpus, provenance, write_json  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
 KERAS_MODELS = ("vit_small_patch16_224", "cpvt_small", "cvt_13")
@@ -58,10 +61,11 @@ def set_threads(threads):
         os.environ[var] = str(threads)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    os.environ["XLA_FLAGS"] = (
-        f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
-        f"intra_op_parallelism_threads={threads}"
-    )
+    # XLA has no intra-op thread flag (an `intra_op_parallelism_threads=` entry in XLA_FLAGS is
+    # ignored); JAX's CPU pool follows the process's CPU affinity, so pin it (all frameworks).
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    return limit_cpus(threads)
 
 
 def worker_keras(args):
@@ -75,13 +79,23 @@ def worker_keras(args):
         keras.utils.set_random_seed(0)
         model = keras_vt.create_model(name)
         model.compile(jit_compile="auto")
+        parameters = keras_vt.count_params(model)
         stats = time_calls(
             lambda: model.predict_on_batch(images),
             args.warmup,
             args.repeats,
             f"{name} [{keras.backend.backend()}]",
         )
-        rows.append(dict(library="keras_vt", backend=keras.backend.backend(), model=name, **stats))
+        rows.append(
+            dict(
+                library="keras_vt",
+                backend=keras.backend.backend(),
+                model=name,
+                parameters=parameters,
+                cpus=args.cpus,
+                **stats,
+            )
+        )
         keras.backend.clear_session()
     return rows
 
@@ -93,6 +107,7 @@ def worker_hf(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = CvtForImageClassification(CvtConfig()).eval()
+    parameters = sum(p.numel() for p in model.parameters())
     images = torch.randn(args.batch, 3, 224, 224)
 
     def call():
@@ -100,7 +115,16 @@ def worker_hf(args):
             model(images)
 
     stats = time_calls(call, args.warmup, args.repeats, "HF CvT-13 [torch]")
-    return [dict(library="HF transformers", backend="torch", model="cvt_13", **stats)]
+    return [
+        dict(
+            library="HF transformers",
+            backend="torch",
+            model="cvt_13",
+            parameters=parameters,
+            cpus=args.cpus,
+            **stats,
+        )
+    ]
 
 
 def run_worker(kind, backend, args):
@@ -109,7 +133,7 @@ def run_worker(kind, backend, args):
     command = [sys.executable, __file__, "--worker", kind] + [
         f"--{key}={value}"
         for key, value in vars(args).items()
-        if key not in ("worker", "backends", "quick") and value is not None
+        if key not in ("worker", "backends", "quick", "cpus") and value is not None
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     sys.stderr.write(done.stderr[-2000:] if done.returncode else "")
@@ -120,12 +144,14 @@ def run_worker(kind, backend, args):
 
 def table(rows, batch):
     lines = [
-        f"| model | library | backend | images/s (batch {batch}) | ms / batch (median ± IQR) |",
-        "|---|---|---|---|---|",
+        f"| model | library | backend | parameters | images/s (batch {batch}) | "
+        "ms / batch (median ± IQR) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['library']} | {r['backend']} | {batch / r['median']:.1f} | "
+            f"| {r['model']} | {r['library']} | {r['backend']} | {r.get('parameters', 0):,} | "
+            f"{batch / r['median']:.1f} | "
             f"{1e3 * r['median']:.0f} ± {1e3 * r['iqr']:.0f} |"
         )
     return "\n".join(lines)
@@ -142,27 +168,28 @@ def main():
     parser.add_argument("--quick", action="store_true", help="batch 2, 1 warm-up, 3 repeats")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    set_threads(args.threads)
+    args.cpus = set_threads(args.threads)
     if args.worker:
         rows = worker_keras(args) if args.worker == "keras" else worker_hf(args)
         print(json.dumps(rows))
         return
     if args.quick:
         args.batch, args.warmup, args.repeats = 2, 1, 3
+    started = provenance()
     rows = []
     for backend in args.backends.split(","):
         rows += run_worker("keras", backend, args)
     rows += run_worker("hf", "torch", args)
     text = table(rows, args.batch)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     header = (
         f"CvT-13 / CPVT-S / ViT-S/16 inference, 224 px, float32, batch {args.batch}, "
-        f"{args.threads} threads, {platform.processor() or platform.machine()}; "
-        f"median of {args.repeats} after {args.warmup} warm-up calls.\n\n"
+        f"{args.threads} threads (CPUs {args.cpus}); median of {args.repeats} after "
+        f"{args.warmup} warm-up calls. keras_vt's cvt_13 and Hugging Face's "
+        "CvtForImageClassification(CvtConfig()) are the same architecture; their parameter "
+        "counts are in the table.\n\n"
     )
-    (RESULTS / "throughput_cvt.md").write_text(header + text + "\n")
-    (RESULTS / "throughput_cvt.json").write_text(json.dumps(dict(args=vars(args), rows=rows)))
+    write_json("throughput_cvt", {"args": vars(args), "rows": rows}, started, header + text)
 
 
 if __name__ == "__main__":

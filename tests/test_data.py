@@ -330,3 +330,52 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _image_keys(dataset):
+    """The exact bytes of every image of a (images, labels) tf.data dataset, as a list."""
+    return [image.tobytes() for x, _ in dataset for image in np.asarray(x)]
+
+
+def _assert_disjoint_cover(train, val, total):
+    assert len(set(train)) == len(train) and len(set(val)) == len(val)  # no image twice
+    assert not set(train) & set(val), "an image is in both the training and validation split"
+    assert len(train) + len(val) == total
+
+
+def test_image_folder_dataset_splits_are_disjoint(tmp_path):
+    _write_folder(tmp_path, ["a", "b", "c"], per_class=6)
+    (train, val), _ = S.image_folder_dataset(
+        tmp_path, (12, 20), batch_size=4, validation_split=0.25, subset="both", seed=3
+    )
+    _assert_disjoint_cover(_image_keys(train), _image_keys(val), 18)
+    # Two calls with one subset each (as `keras-vt train` loads a folder) split the same way.
+    alone = [
+        S.image_folder_dataset(
+            tmp_path, (12, 20), batch_size=4, validation_split=0.25, subset=subset, seed=3
+        )[0]
+        for subset in ("training", "validation")
+    ]
+    _assert_disjoint_cover(*(_image_keys(d) for d in alone), 18)
+    assert sorted(_image_keys(alone[1])) == sorted(_image_keys(val))
+
+
+def test_training_splits_of_the_shapes_data_are_disjoint():
+    from keras_vt.training.classification import _load
+
+    train, val, _ = _load("shapes", 16, num_images=60, batch_size=8, seed=0)
+    keys = [[image.tobytes() for image in split[0]] for split in (train, val)]
+    _assert_disjoint_cover(*keys, 72)
+
+
+def test_captioned_splits_are_disjoint():
+    """The CLIP example's sets: training (holdout), held-out (only), held-in test (holdout)."""
+    holdout = [("red", "circle"), ("red", "square"), ("green", "square"), ("green", "circle")]
+    train = S.make_captioned_shapes(64, 16, seed=0, holdout=holdout)
+    heldout = S.make_captioned_shapes(16, 16, seed=1, only=holdout)
+    heldin = S.make_captioned_shapes(32, 16, seed=2, holdout=holdout)
+    keys = [{image.tobytes() for image in d["images"]} for d in (train, heldout, heldin)]
+    assert [len(k) for k in keys] == [64, 16, 32]
+    assert not keys[0] & keys[1] and not keys[0] & keys[2] and not keys[1] & keys[2]
+    pairs = [{(a["colour"], a["shape"]) for a in d["attributes"]} for d in (train, heldout, heldin)]
+    assert not pairs[0] & pairs[1] and not pairs[2] & pairs[1]

@@ -182,14 +182,30 @@ def test_fit_trains_the_student_and_leaves_the_teacher_unchanged(mode):
 
 
 def test_fit_on_soft_targets_with_a_custom_base_loss():
+    """The compiled loss is the base loss: its value is the custom loss of the class head, not
+    the default cross-entropy, and `fit` on soft targets with it moves the student."""
     x, y = data(batch=8)
     targets = (
         keras.ops.convert_to_numpy(keras.ops.one_hot(y, NUM_CLASSES)) * 0.9 + 0.1 / NUM_CLASSES
     )
-    distiller = Distiller(student(), cnn_teacher(), mode="hard")
-    distiller.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    model = student()
+    teacher_logits = 4.0 * np.eye(NUM_CLASSES)[np.arange(8) % NUM_CLASSES]
+    distiller = Distiller(model, FixedTeacher(teacher_logits), mode="hard")
+    distiller.compile(optimizer="adam", loss=keras.losses.MeanSquaredError())
+    y_pred = distiller(x, training=True)
+    total = float(to_numpy(distiller.compute_loss(x, targets, y_pred)))
+    class_logits = to_numpy(y_pred[0])
+    base = float(to_numpy(distiller.base_loss_tracker.result()))
+    np.testing.assert_allclose(base, np.mean((targets - class_logits) ** 2), rtol=1e-4)
+    soft_ce = float(np.mean(-(targets * log_softmax(class_logits)).sum(-1)))
+    assert abs(base - soft_ce) > 1e-3  # not the default loss
+    distillation = cross_entropy(to_numpy(y_pred[1]), np.arange(8) % NUM_CLASSES)
+    np.testing.assert_allclose(total, 0.5 * base + 0.5 * distillation, rtol=1e-4)
+
+    before = [w.copy() for w in model.get_weights()]
     history = distiller.fit(x, targets, batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][-1])
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
 
 
 def test_bad_arguments():
@@ -231,8 +247,13 @@ def test_deit_dataset_yields_smoothed_mixed_targets_and_trains():
         batch_size=16, steps_per_epoch=3, epochs=2, warmup_epochs=1
     )
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    before = [w.copy() for w in model.get_weights()]
     history = model.fit(ds, epochs=2, verbose=0).history
-    assert np.isfinite(history["loss"][-1])
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+    # It trains: every trainable weight moves (the schedule's learning rate is not zero, the
+    # mixed targets carry gradients to the whole network).
+    changed = [not np.allclose(a, b) for a, b in zip(before, model.get_weights())]
+    assert sum(changed) == len(model.trainable_weights), (sum(changed), len(changed))
 
 
 def test_schedule_defaults_and_errors():

@@ -48,7 +48,7 @@ def test_fit_lowers_loss(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_fused_matches_explicit(name):
     if not check_fused_matches_explicit(case_for(name)):
-        pytest.skip(f"{name} has no attention layers")
+        pytest.skip(f"{name} has no attention layer with a fused/explicit switch")
 
 
 @pytest.mark.skipif(

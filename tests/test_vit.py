@@ -79,6 +79,15 @@ def test_keras_file_weights_load_into_a_new_resolution(tmp_path):
     small.save(path)
     large = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=48, weights=path)
     assert tuple(large(np.zeros((1, 48, 48, 3), "float32")).shape) == (1, 1000)
+    # The weights were loaded: the position table is the saved one resampled to the 3 x 3 grid,
+    # and every other weight is the saved one, exactly.
+    want = small.get_layer("pos_embed").resampled((3, 3))
+    np.testing.assert_allclose(to_numpy(large.get_layer("pos_embed").embeddings), want, atol=1e-6)
+    saved = {w.path: to_numpy(w) for w in small.weights}
+    others = [w for w in large.weights if w.path != "pos_embed/embeddings"]
+    assert len(others) == len(saved) - 1
+    for weight in others:
+        np.testing.assert_array_equal(to_numpy(weight), saved[weight.path], err_msg=weight.path)
 
 
 def test_mixed_bfloat16_computes_in_bfloat16_and_returns_float32_logits():

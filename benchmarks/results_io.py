@@ -1,0 +1,107 @@
+"""Where every benchmark and example writes its figures: `benchmarks/results/`, with provenance.
+
+Each results file carries the date (UTC), the machine (platform, CPU model, core count), the load
+average before and after the run, the Keras backend and the command line, so that a figure quoted in
+README.md or docs/ can be traced to the command that produced it and the conditions it ran under.
+
+Example (the scripts import it with the repository root on `sys.path`):
+
+    from benchmarks.results_io import RESULTS, provenance, write_json
+    started = provenance()
+    ...
+    write_json("my_benchmark", {"figures": ...}, started)
+"""
+
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine():
+    """Platform, Python, CPU model and core count of this machine."""
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+def provenance():
+    """Date, machine, command and load average at the start of a run (call it first)."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow (default)"),
+        "load_average_start": load_average(),
+    }
+
+
+def finish(started):
+    """`started` (from `provenance`) with the load average at the end and the elapsed time."""
+    out = dict(started)
+    out["load_average_end"] = load_average()
+    begin = datetime.datetime.fromisoformat(started["date"])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out["wall_seconds"] = round((now - begin).total_seconds(), 1)
+    out["shared_machine_note"] = (
+        "Timings are only as good as the machine was quiet: compare the load averages with "
+        "machine.cpu_count."
+    )
+    return out
+
+
+def write_json(name, results, started, markdown=None):
+    """Writes `results/<name>.json` (results + provenance) and, if given, `results/<name>.md`."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"provenance": finish(started), **results}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    if markdown is not None:
+        p = data["provenance"]
+        footer = (
+            f"\n\n{p['date']}, {p['machine']['cpu']} ({p['machine']['cpu_count']} cores), "
+            f"load average {p['load_average_start']} -> {p['load_average_end']}; "
+            f"`{p['command']}` (KERAS_BACKEND={p['keras_backend']}).\n"
+        )
+        (RESULTS / f"{name}.md").write_text(markdown.rstrip() + footer)
+    return path
+
+
+def limit_cpus(threads):
+    """Pins this process (and the threads it starts later) to `threads` CPUs; returns them.
+
+    JAX/XLA on CPU has no thread-count setting: its Eigen pool is sized by the CPUs the process may
+    run on (`sched_getaffinity`), and XLA ignores other thread flags (`intra_op_parallelism_threads`
+    is not an XLA flag). Restricting the affinity before the framework starts its pools is what
+    limits it; it limits TensorFlow, PyTorch and numpy alike. Returns the CPU ids in use, or None
+    where the OS cannot set affinity (then only the environment variables apply).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    available = sorted(os.sched_getaffinity(0))
+    if threads < len(available):
+        os.sched_setaffinity(0, available[:threads])
+    return sorted(os.sched_getaffinity(0))
