@@ -18,19 +18,10 @@ the predicted class is the paper's).
 import keras
 from keras import ops
 
-from keras_vt.models.base import FunctionalModel
+from keras_vt.layers import checks
+from keras_vt.models.common import VIT_SIZES, linear_head
 from keras_vt.models.registry import register
-from keras_vt.models.vit import (
-    ENCODER_KEYS,
-    INIT_KEYS,
-    TRAINING_KEYS,
-    VIT_SIZES,
-    VisionTransformer,
-    check_head,
-    image_grid,
-    linear_head,
-    vit_encoder,
-)
+from keras_vt.models.vit import VisionTransformer
 
 # DeiT initialises the class and distillation tokens and the position table with a truncated
 # normal of std 0.02 (facebookresearch/deit `models.py`, timm 0.3.2).
@@ -53,13 +44,12 @@ def combine_heads(class_logits, distillation_logits, head_fusion="mean_logits"):
     >>> keras_vt.models.deit.combine_heads(a, b)
     array([[1. , 0.5]])
     """
+    checks.check_choice("head_fusion", head_fusion, HEAD_FUSIONS)
     if head_fusion == "mean_logits":
         return (class_logits + distillation_logits) / 2
-    if head_fusion == "sum_softmax":
-        return ops.logaddexp(
-            ops.log_softmax(class_logits, axis=-1), ops.log_softmax(distillation_logits, axis=-1)
-        ) - ops.log(ops.cast(2.0, class_logits.dtype))
-    raise ValueError(f"Unknown head_fusion={head_fusion!r}: expected one of {HEAD_FUSIONS}.")
+    return ops.logaddexp(
+        ops.log_softmax(class_logits, axis=-1), ops.log_softmax(distillation_logits, axis=-1)
+    ) - ops.log(ops.cast(2.0, class_logits.dtype))
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -73,8 +63,8 @@ class DeiT(VisionTransformer):
 
     Example:
 
-    >>> model = keras_vt.create_model("deit_tiny_patch16_224", num_classes=10, image_size=64)
-    >>> model(np.zeros((2, 64, 64, 3))).shape
+    >>> model = keras_vt.create_model("deit_tiny_patch16_224", tiny=True, num_classes=10)
+    >>> model(np.zeros((2, 32, 32, 3))).shape
     (2, 10)
     """
 
@@ -89,7 +79,7 @@ class DeiT(VisionTransformer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class DistilledDeiT(FunctionalModel):
+class DistilledDeiT(DeiT):
     """DeiT with a distillation token and a second head, `head_dist`.
 
     Tokens are [class, distillation, patches] (`cls_token` holds both prefix tokens as one
@@ -131,79 +121,33 @@ class DistilledDeiT(FunctionalModel):
     [(2, 10), (2, 10)]
     """
 
-    default_image_size = 224
-    normalization = "imagenet"
-
-    config_keys = (
-        ENCODER_KEYS
-        + ("num_classes", "include_top", "head_fusion", "distillation_head")
-        + TRAINING_KEYS
-        + INIT_KEYS
+    config_keys = tuple(k for k in DeiT.config_keys if k != "pooling") + (
+        "head_fusion",
+        "distillation_head",
     )
+    poolings = ("token",)
 
-    def __init__(
-        self,
-        image_size=224,
-        patch_size=16,
-        hidden_dim=768,
-        depth=12,
-        num_heads=12,
-        mlp_dim=3072,
-        num_classes=1000,
-        include_top=True,
-        head_fusion="mean_logits",
-        distillation_head=True,
-        dropout=0.0,
-        attention_dropout=0.0,
-        drop_path_rate=0.0,
-        layer_norm_epsilon=1e-6,
-        head_initializer=None,
-        interpolation="bicubic",
-        token_initializer=None,
-        position_initializer=None,
-        dtype=None,
-        name=None,
-        **kwargs,
-    ):
-        grid = image_grid(image_size, patch_size)
-        check_head(num_classes)
-        if head_fusion not in HEAD_FUSIONS:
-            raise ValueError(
-                f"Unknown head_fusion={head_fusion!r}: expected one of {HEAD_FUSIONS}."
-            )
+    def __init__(self, head_fusion="mean_logits", distillation_head=True, **kwargs):
+        # One more token, one more head: the rest is DeiT's.
+        self.head_fusion = checks.check_choice("head_fusion", head_fusion, HEAD_FUSIONS)
+        self.distillation_head = distillation_head
+        super().__init__(**kwargs)
 
-        images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
-        x = vit_encoder(
-            images,
-            patch_size=patch_size,
-            hidden_dim=hidden_dim,
-            depth=depth,
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            num_prefix_tokens=2,
-            token_initializer=token_initializer or dict(DEIT_INITIALIZER),
-            position_initializer=position_initializer or dict(DEIT_INITIALIZER),
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            drop_path_rate=drop_path_rate,
-            layer_norm_epsilon=layer_norm_epsilon,
-            interpolation=interpolation,
-            dtype=dtype,
-        )
-        class_token, distillation_token = x[:, 0], x[:, 1]
-        if include_top:
-            outputs = linear_head(num_classes, head_initializer, dtype)(class_token)
-            if distillation_head:
-                distilled = linear_head(num_classes, head_initializer, dtype, name="head_dist")
-                outputs = [outputs, distilled(distillation_token)]
-        else:
-            outputs = keras.layers.Average(dtype=dtype, name="pool")(
-                [class_token, distillation_token]
-            )
-        super().__init__(images, outputs, name=name, dtype=dtype, **kwargs)
+    @staticmethod
+    def prefix_tokens_for(pooling):
+        return 2
 
-        self.keep_config(locals())
-        self.grid_size = grid
+    def build_head(self, tokens, pooling, include_top, num_classes, dropout, initializer, dtype):
+        class_token, distillation_token = tokens[:, 0], tokens[:, 1]
+        if not include_top:
+            return keras.layers.Average(dtype=dtype, name="pool")([class_token, distillation_token])
+        outputs = linear_head(num_classes, initializer, dtype)(class_token)
+        if not self.distillation_head:
+            return outputs
+        return [
+            outputs,
+            linear_head(num_classes, initializer, dtype, "head_dist")(distillation_token),
+        ]
 
     def combine(self, class_logits, distillation_logits):
         """The inference output from the two heads' logits (see `head_fusion`)."""
@@ -213,10 +157,7 @@ class DistilledDeiT(FunctionalModel):
         outputs = super().call(inputs, training=training, mask=mask)
         if not (self.include_top and self.distillation_head):
             return outputs
-        class_logits, distillation_logits = outputs
-        if training:
-            return class_logits, distillation_logits
-        return self.combine(class_logits, distillation_logits)
+        return tuple(outputs) if training else self.combine(*outputs)
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         outputs = super().compute_output_spec(inputs, training=training, mask=mask)

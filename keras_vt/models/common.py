@@ -1,0 +1,66 @@
+"""Helpers that several model families share: size tables, argument groups, classifier heads.
+
+Families import from here (and from `keras_vt.layers`, `keras_vt.models.encoder`), never from
+each other.
+"""
+
+import keras
+
+# ViT's sizes, shared by DeiT and CPVT. name: (hidden_dim, mlp_dim, num_heads, depth); head
+# dimension 64 throughout.
+VIT_SIZES = {
+    "tiny": (192, 768, 3, 12),
+    "small": (384, 1536, 6, 12),
+    "base": (768, 3072, 12, 12),
+    "large": (1024, 4096, 16, 24),
+    "huge": (1280, 5120, 16, 32),
+}
+# The small configuration of the ViT-like families' tests.
+TINY_ENCODER = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64)
+
+# Constructor arguments shared by the ViT-like models (ViT, DeiT, CPVT), for their `config_keys`.
+ENCODER_KEYS = ("image_size", "patch_size", "hidden_dim", "depth", "num_heads", "mlp_dim")
+TRAINING_KEYS = ("dropout", "attention_dropout", "drop_path_rate", "layer_norm_epsilon")
+INIT_KEYS = ("head_initializer", "interpolation", "token_initializer", "position_initializer")
+
+
+def output_dtype(dtype):
+    """The head computes in the policy's variable dtype, so mixed policies return float32 logits.
+
+    Example:
+
+    >>> keras_vt.models.common.output_dtype("mixed_bfloat16")
+    'float32'
+    """
+    return keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
+
+
+def linear_head(num_classes, initializer=None, dtype=None, name="head"):
+    """The classifier: a Dense layer, truncated-normal(0.02) weights, float32 logits when mixed.
+
+    Example:
+
+    >>> keras_vt.models.common.linear_head(10)(np.zeros((2, 32))).shape
+    (2, 10)
+    """
+    return keras.layers.Dense(
+        num_classes,
+        kernel_initializer=initializer or keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=output_dtype(dtype),
+        name=name,
+    )
+
+
+def classify(features, include_top, num_classes, dropout=0.0, initializer=None, dtype=None):
+    """Dropout ("head_drop") and the linear head on pooled `features`; the features without top.
+
+    Example:
+
+    >>> features = keras.Input((32,))
+    >>> keras_vt.models.common.classify(features, True, num_classes=10).shape
+    (None, 10)
+    """
+    if not include_top:
+        return features
+    x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(features)
+    return linear_head(num_classes, initializer, dtype)(x)

@@ -1,0 +1,243 @@
+"""The one ViT-like encoder: patches -> prefix tokens -> positions -> [pre-norm] -> blocks -> norm.
+
+ViT, DeiT (and the distilled DeiT), CPVT and CLIP's image tower are configurations of
+`vit_encoder`, in the manner of big_vision's `vit.py`, which selects positions and pooling by
+argument:
+
+| model          | patch_embedding | prefix tokens | positions        | pre_norm | norm_name |
+|----------------|-----------------|---------------|------------------|----------|-----------|
+| ViT            | "linear"        | 1 (0 for gap) | "learned"        | no       | "norm"    |
+| DeiT           | "linear"        | 1             | "learned"        | no       | "norm"    |
+| DistilledDeiT  | "linear"        | 2             | "learned"        | no       | "norm"    |
+| CPVT           | "conv"          | 1 (0 for gap) | "peg" after (0,) | no       | "norm"    |
+| CLIP image     | "linear", no b. | 1             | "learned"        | "ln_pre" | "ln_post" |
+
+Layer names (and so weight names and order) are those the models always had: `patch_embed`
+(then `flatten` for the convolutional embeddings), the prefix tokens (`cls_token`, CLIP's
+`class_embedding`), `pos_embed`, `pos_drop`, `ln_pre`, `block{i}` (and `peg{i}` after block i),
+`norm` (CLIP's `ln_post`).
+"""
+
+import keras
+
+from keras_vt import layers
+from keras_vt.layers import checks
+
+PATCH_EMBEDDINGS = ("linear", "conv", "convolutional")
+POSITIONS = ("learned", "sincos", "peg", None)
+POOLINGS = ("token", "gap", None)
+
+
+def _patch_embedding(images, kind, patch_size, hidden_dim, use_bias, stride, padding, eps, dtype):
+    """Tokens (batch, tokens, hidden_dim) and the token map (or None) of `images`."""
+    if kind == "linear":
+        x = layers.PatchEmbedding(
+            patch_size, hidden_dim, use_bias=use_bias, dtype=dtype, name="patch_embed"
+        )(images)
+        return x, None
+    convolutional = kind == "convolutional"
+    grid = layers.ConvTokenEmbedding(
+        hidden_dim,
+        patch_size,
+        stride or patch_size,
+        padding if convolutional else 0,
+        normalize=convolutional,
+        epsilon=eps if convolutional else 1e-5,
+        use_bias=use_bias,
+        dtype=dtype,
+        name="patch_embed",
+    )(images)
+    return keras.layers.Reshape((-1, hidden_dim), dtype=dtype, name="flatten")(grid), grid
+
+
+def _static_grid(images, patch_size, stride, padding, positions):
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise ValueError(
+            f"Invalid positions: positions={positions!r} needs a fixed image size, got images of "
+            f"shape {tuple(images.shape)}. Expected positions='peg' or None for any-size inputs."
+        )
+    stride = stride or patch_size
+    return ((height + 2 * padding - patch_size) // stride + 1,) + (
+        (width + 2 * padding - patch_size) // stride + 1,
+    )
+
+
+def vit_encoder(
+    images,
+    patch_size,
+    hidden_dim,
+    depth,
+    num_heads,
+    mlp_dim,
+    patch_embedding="linear",
+    patch_bias=True,
+    patch_stride=None,
+    patch_padding=0,
+    num_prefix_tokens=1,
+    prefix_name="cls_token",
+    token_initializer=None,
+    positions="learned",
+    position_initializer=None,
+    interpolation="bicubic",
+    peg_positions=(0,),
+    peg_kernel_size=3,
+    pre_norm=False,
+    norm_name="norm",
+    dropout=0.0,
+    attention_dropout=0.0,
+    drop_path_rate=0.0,
+    layer_norm_epsilon=1e-6,
+    activation="gelu",
+    dtype=None,
+):
+    """The encoder on symbolic `images`: the normalised tokens (batch, prefix + patches, width).
+
+    Args:
+        images: a symbolic (batch, height, width, channels) tensor (`keras.Input`).
+        patch_size, hidden_dim, depth, num_heads, mlp_dim: the size.
+        patch_embedding: "linear" (ViT's patchify convolution, `PatchEmbedding`), "conv" (the
+            same as a `ConvTokenEmbedding`: the graph then takes any image size, CPVT) or
+            "convolutional" (CvT's overlapping `ConvTokenEmbedding` with LayerNorm, stride
+            `patch_stride` and zero padding `patch_padding`).
+        patch_bias: bias of the patch projection (CLIP's has none).
+        num_prefix_tokens: 0, 1 (class token) or 2 (DeiT's class and distillation tokens), in one
+            `ClassToken` layer named `prefix_name` initialised with `token_initializer` (default
+            normal, std 1e-6, as timm).
+        positions: "learned" (`PositionEmbedding`, initialised with `position_initializer`,
+            resampled with `interpolation` when loaded at another grid), "sincos" (the fixed 2-D
+            sin-cos table, `SinCosPositionEmbedding2D`), "peg" (CPVT's generators after the
+            blocks `peg_positions`) or None.
+        pre_norm: a LayerNorm ("ln_pre") before the blocks, as CLIP.
+        norm_name: name of the final LayerNorm ("norm"; CLIP's "ln_post").
+        dropout, attention_dropout, drop_path_rate, layer_norm_epsilon, activation: the blocks'.
+        dtype: dtype policy.
+
+    Example:
+
+    >>> images = keras.Input((32, 32, 3))
+    >>> keras_vt.models.encoder.vit_encoder(images, 8, 16, depth=1, num_heads=2, mlp_dim=32,
+    ...                                     positions="sincos").shape
+    (None, 17, 16)
+    """
+    checks.check_choice("patch_embedding", patch_embedding, PATCH_EMBEDDINGS)
+    checks.check_choice("positions", positions, POSITIONS)
+    checks.check_int("num_prefix_tokens", num_prefix_tokens, 0, 2)
+    checks.check_int("depth", depth)
+    if positions == "peg":
+        peg_positions = check_peg_positions(peg_positions, depth)
+    grid = None
+    if positions in ("learned", "sincos"):
+        grid = _static_grid(images, patch_size, patch_stride, patch_padding, positions)
+    x, token_map = _patch_embedding(
+        images,
+        patch_embedding,
+        patch_size,
+        hidden_dim,
+        patch_bias,
+        patch_stride,
+        patch_padding,
+        layer_norm_epsilon,
+        dtype,
+    )
+    if num_prefix_tokens:
+        x = layers.ClassToken(
+            num_prefix_tokens,
+            token_initializer or keras.initializers.RandomNormal(stddev=1e-6),
+            dtype=dtype,
+            name=prefix_name,
+        )(x)
+    if positions == "learned":
+        x = layers.PositionEmbedding(
+            grid,
+            num_prefix_tokens,
+            position_initializer,
+            interpolation=interpolation,
+            dtype=dtype,
+            name="pos_embed",
+        )(x)
+    elif positions == "sincos":
+        x = layers.SinCosPositionEmbedding2D(
+            grid, num_prefix_tokens, dtype=dtype, name="pos_embed"
+        )(x)
+    x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
+    if pre_norm:
+        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="ln_pre")(
+            x
+        )
+    after_block = None
+    if positions == "peg":
+        grid_source = (
+            token_map
+            if token_map is not None
+            else _static_grid(images, patch_size, patch_stride, patch_padding, positions)
+        )
+        pegs = {
+            i: layers.PositionEncodingGenerator(
+                num_prefix_tokens, peg_kernel_size, dtype=dtype, name=f"peg{i}"
+            )
+            for i in peg_positions
+        }
+
+        def after_block(i, tokens):
+            return pegs[i](tokens, grid_source) if i in pegs else tokens
+
+    x = layers.transformer_blocks(
+        x,
+        depth,
+        drop_path_rate,
+        after_block=after_block,
+        num_heads=num_heads,
+        mlp_dim=mlp_dim,
+        dropout=dropout,
+        attention_dropout=attention_dropout,
+        layer_norm_epsilon=layer_norm_epsilon,
+        activation=activation,
+        dtype=dtype,
+    )
+    return keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name=norm_name)(
+        x
+    )
+
+
+def pool(tokens, pooling, num_prefix_tokens=1, dtype=None):
+    """The image features of encoded `tokens`: "token" (the first prefix token), "gap" (the mean
+    of the patch tokens, layer "gap") or None (all tokens).
+
+    Example:
+
+    >>> tokens = keras.Input((17, 16))
+    >>> keras_vt.models.encoder.pool(tokens, "token").shape
+    (None, 16)
+    """
+    checks.check_choice("pooling", pooling, POOLINGS)
+    if pooling == "token":
+        return tokens[:, 0]
+    if pooling == "gap":
+        patches = tokens[:, num_prefix_tokens:] if num_prefix_tokens else tokens
+        return keras.layers.GlobalAveragePooling1D(dtype=dtype, name="gap")(patches)
+    return tokens
+
+
+def check_peg_positions(peg_positions, depth):
+    """The sorted, distinct block indices after which CPVT inserts a PEG.
+
+    Example:
+
+    >>> keras_vt.models.encoder.check_peg_positions((2, 0), depth=12)
+    (0, 2)
+    """
+    positions = tuple(int(p) for p in peg_positions)
+    if not positions:
+        raise checks.invalid("peg_positions", (), "at least one PEG position")
+    bad = [p for p in positions if not 0 <= p < depth]
+    if bad:
+        raise checks.invalid(
+            "peg_positions",
+            tuple(peg_positions),
+            f"block indices in [0, {depth - 1}] (depth={depth})",
+            f"peg_positions={tuple(peg_positions)} has positions {bad} beyond the encoder",
+        )
+    if len(set(positions)) != len(positions):
+        raise checks.invalid("peg_positions", positions, "distinct PEG positions")
+    return tuple(sorted(positions))
