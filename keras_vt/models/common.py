@@ -5,6 +5,7 @@ each other.
 """
 
 import keras
+from keras import ops
 
 # ViT's sizes, shared by DeiT and CPVT. name: (hidden_dim, mlp_dim, num_heads, depth); head
 # dimension 64 throughout.
@@ -64,3 +65,22 @@ def classify(features, include_top, num_classes, dropout=0.0, initializer=None, 
         return features
     x = keras.layers.Dropout(dropout, dtype=dtype, name="head_drop")(features)
     return linear_head(num_classes, initializer, dtype)(x)
+
+
+class MaxValue(keras.constraints.Constraint):
+    """Clips a variable to at most `max_value` after every optimiser step.
+
+    Example:
+
+    >>> keras_vt.models.common.MaxValue(2.0)(np.array([1.0, 3.0]))
+    array([1., 2.])
+    """
+
+    def __init__(self, max_value):
+        self.max_value = float(max_value)
+
+    def __call__(self, w):
+        return ops.minimum(w, ops.cast(self.max_value, w.dtype))
+
+    def get_config(self):
+        return {"max_value": self.max_value}
