@@ -84,3 +84,60 @@ class MaxValue(keras.constraints.Constraint):
 
     def get_config(self):
         return {"max_value": self.max_value}
+
+
+class AuxiliaryHeads:
+    """Mixin for a functional model whose graph ends in several heads over the same classes.
+
+    In training (`training=True`) the model returns every head's logits, as a tuple (for a
+    trainer that gives each head its own target, e.g. `keras_vt.training.Distiller`); otherwise
+    their combination, `self.combine(*logits)`. With plain `compile` + `fit`, every head learns
+    the labels: the compiled loss is applied to the heads' logits stacked along the batch axis
+    (the mean over heads), and the compiled metrics see the combined output. The subclass says
+    whether its heads are present (`has_auxiliary_heads`) and how to combine them (`combine`).
+
+    Example (DeiT's distilled model is one):
+
+    >>> model = keras_vt.create_model("deit_tiny_distilled_patch16_224", tiny=True)
+    >>> isinstance(model, keras_vt.models.common.AuxiliaryHeads), model.has_auxiliary_heads
+    (True, True)
+    """
+
+    has_auxiliary_heads = True
+
+    def combine(self, *logits):
+        raise NotImplementedError
+
+    def call(self, inputs, training=None, mask=None):
+        outputs = super().call(inputs, training=training, mask=mask)
+        if not self.has_auxiliary_heads:
+            return outputs
+        return tuple(outputs) if training else self.combine(*outputs)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        outputs = super().compute_output_spec(inputs, training=training, mask=mask)
+        if not self.has_auxiliary_heads:
+            return outputs
+        return tuple(outputs) if training else outputs[0]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Compiled loss; in training, applied to every head with the same targets."""
+        if isinstance(y_pred, (list, tuple)) and y is not None:
+            if keras.tree.is_nested(y) or keras.tree.is_nested(sample_weight):
+                raise ValueError(
+                    f"Invalid y: a model with {len(y_pred)} heads trained with `fit` expects one "
+                    f"target tensor for all heads, got y of type {type(y).__name__}. Expected one "
+                    "tensor of labels."
+                )
+            heads = len(y_pred)
+            y_pred = ops.concatenate(list(y_pred), axis=0)
+            y = ops.concatenate([y] * heads, axis=0)
+            if sample_weight is not None:
+                sample_weight = ops.concatenate([sample_weight] * heads, axis=0)
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Compiled metrics on the inference output (in training: the heads combined)."""
+        if isinstance(y_pred, (list, tuple)):
+            y_pred = self.combine(*y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight)

@@ -10,21 +10,12 @@ LayerNorm, pooling (class token or global average) and a linear head. The encode
 import keras
 
 from keras_vt.layers import checks
-from keras_vt.models import encoder
+from keras_vt.models import common, encoder
 from keras_vt.models.base import FunctionalModel
-from keras_vt.models.common import (  # noqa: F401 (kept importable from here)
-    ENCODER_KEYS,
-    INIT_KEYS,
-    TINY_ENCODER,
-    TRAINING_KEYS,
-    VIT_SIZES,
-    classify,
-    linear_head,
-    output_dtype,
-)
 from keras_vt.models.registry import register
 
 POOLINGS = ("token", "gap")
+VIT_SIZES = common.VIT_SIZES
 image_grid = checks.image_grid  # deprecated alias: keras_vt.layers.checks.image_grid
 
 
@@ -35,7 +26,7 @@ class VisionTransformer(FunctionalModel):
     Args:
         image_size: input side in pixels (int, or (height, width)), divisible by `patch_size`.
         patch_size: side of the square patches.
-        hidden_dim, mlp_dim, num_heads, depth: the size (see `VIT_SIZES`).
+        hidden_dim, mlp_dim, num_heads, depth: the size (see `keras_vt.models.common.VIT_SIZES`).
         num_classes: classes of the linear head.
         include_top: with the head (logits) or without (pooled features).
         pooling: "token" (class token) or "gap" (no class token; mean of the patch tokens).
@@ -63,12 +54,9 @@ class VisionTransformer(FunctionalModel):
     default_image_size = 224
     normalization = "inception"
 
+    head_keys = ("num_classes", "include_top", "pooling")
     config_keys = (
-        ENCODER_KEYS
-        + ("num_classes", "include_top", "pooling")
-        + TRAINING_KEYS
-        + INIT_KEYS
-        + ("positions",)
+        common.ENCODER_KEYS + head_keys + common.TRAINING_KEYS + common.INIT_KEYS + ("positions",)
     )
 
     def __init__(
@@ -137,7 +125,7 @@ class VisionTransformer(FunctionalModel):
     def build_head(tokens, pooling, include_top, num_classes, dropout, initializer, dtype):
         """Pooling, then dropout and the linear head (`include_top`) on the encoded tokens."""
         features = encoder.pool(tokens, pooling, 0, dtype)
-        return classify(features, include_top, num_classes, dropout, initializer, dtype)
+        return common.classify(features, include_top, num_classes, dropout, initializer, dtype)
 
 
 # A CPU-sized ViT for 32 px images (4x4 patches, 64 tokens): the quick start's default and the
@@ -147,23 +135,13 @@ register(
     VisionTransformer,
     family="vit",
     config=dict(image_size=32, patch_size=4, hidden_dim=96, depth=6, num_heads=3, mlp_dim=384),
-    tiny=dict(TINY_ENCODER, image_size=8),
+    tiny=dict(common.TINY_ENCODER, image_size=8),
 )
-for _size, _patches in (
-    ("tiny", (16,)),
-    ("small", (16, 32)),
-    ("base", (16, 32)),
-    ("large", (16, 32)),
-    ("huge", (14,)),
-):
-    _hidden, _mlp, _heads, _depth = VIT_SIZES[_size]
+_PATCHES = {"tiny": (16,), "small": (16, 32), "base": (16, 32), "large": (16, 32), "huge": (14,)}
+for _size, _patches in _PATCHES.items():
+    _hidden, _mlp, _heads, _depth = common.VIT_SIZES[_size]
     for _patch in _patches:
-        register(
-            f"vit_{_size}_patch{_patch}_224",
-            VisionTransformer,
-            family="vit",
-            config=dict(
-                patch_size=_patch, hidden_dim=_hidden, depth=_depth, num_heads=_heads, mlp_dim=_mlp
-            ),
-            tiny=dict(TINY_ENCODER, image_size=2 * _patch),
-        )
+        _config = dict(patch_size=_patch, hidden_dim=_hidden, depth=_depth, num_heads=_heads)
+        _tiny = dict(common.TINY_ENCODER, image_size=2 * _patch)
+        _name = f"vit_{_size}_patch{_patch}_224"
+        register(_name, VisionTransformer, "vit", dict(_config, mlp_dim=_mlp), _tiny)

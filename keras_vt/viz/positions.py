@@ -78,7 +78,7 @@ def position_similarity(model, layer_name=None):
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=64)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=64)
     >>> keras_vt.viz.position_similarity(model).shape
     (4, 4, 4, 4)
     """
@@ -113,9 +113,9 @@ def resampled_positions(model, image_size, layer_name=None):
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=64)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=64)
     >>> keras_vt.viz.resampled_positions(model, 96).shape
-    (6, 6, 192)
+    (6, 6, 32)
     """
     from keras_vt.models.vit import image_grid
 
