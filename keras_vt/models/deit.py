@@ -15,8 +15,8 @@ from keras import ops
 
 from keras_vt.layers import checks
 from keras_vt.models.common import TINY_ENCODER, VIT_SIZES, AuxiliaryHeads, linear_head
+from keras_vt.models.encoder import VisionTransformer
 from keras_vt.models.registry import register
-from keras_vt.models.vit import VisionTransformer
 
 # DeiT's tokens and position table: truncated normal, std 0.02 (facebookresearch/deit, timm).
 DEIT_INITIALIZER = {"class_name": "TruncatedNormal", "config": {"stddev": 0.02}}
