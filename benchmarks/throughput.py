@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/harness.py
+from harness import set_threads, summarize, time_calls  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -91,50 +94,6 @@ def vit_flops(
     return {"macs_by_part": parts, "macs": macs, "flops": 2 * macs}
 
 
-def summarize(seconds):
-    """Median, quartiles and IQR (seconds) of a list of timings."""
-    q1, median, q3 = np.percentile(np.asarray(seconds, dtype=np.float64), [25, 50, 75])
-    return {
-        "median": float(median),
-        "q1": float(q1),
-        "q3": float(q3),
-        "iqr": float(q3 - q1),
-        "min": float(np.min(seconds)),
-        "n": len(seconds),
-        "all": [float(s) for s in seconds],
-    }
-
-
-def time_calls(fn, warmup, repeats, desc):
-    """Calls `fn` `warmup` times untimed (first-call time recorded), then `repeats` times timed.
-
-    Besides wall-clock seconds it records the process CPU seconds of each timed call (all threads):
-    on an idle machine CPU / wall is close to the thread count; much less means the run had to
-    share its cores, and its wall times are pessimistic.
-    """
-    from tqdm import tqdm
-
-    first = None
-    times, cpu = [], []
-    bar = tqdm(total=warmup + repeats, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
-    for i in range(warmup + repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        elapsed = time.perf_counter() - start
-        if i == 0:
-            first = elapsed
-        if i >= warmup:
-            times.append(elapsed)
-            cpu.append(time.process_time() - start_cpu)
-        bar.update()
-    bar.close()
-    stats = summarize(times)
-    stats["first_call"] = first
-    stats["cpu_median"] = float(np.median(cpu))
-    stats["cpu_per_wall"] = float(np.sum(cpu) / np.sum(times))
-    return stats
-
-
 def matmul_stats(matmul, sizes, repeats, desc):
     """GFLOP/s of `matmul(a, b)` on float32 square matrices, best size by median."""
     rng = np.random.default_rng(0)
@@ -156,15 +115,6 @@ def matmul_stats(matmul, sizes, repeats, desc):
 # --------------------------------------------------------------------------------------------
 # Workers (one per subprocess)
 # --------------------------------------------------------------------------------------------
-
-
-def set_threads(threads):
-    """Thread settings applied to every worker before its framework starts any pool."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
-    for name in names:
-        os.environ[name] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    return {name: os.environ[name] for name in names + ("TF_NUM_INTEROP_THREADS",)}
 
 
 def backend_threads(backend, threads):

@@ -28,40 +28,17 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/harness.py
+from harness import set_threads, time_calls  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
 KERAS_MODELS = ("vit_small_patch16_224", "cpvt_small", "cvt_13")
-
-
-def time_calls(fn, warmup, repeats, desc):
-    """`warmup` untimed calls, then `repeats` timed ones (tqdm progress); seconds per call."""
-    from tqdm import tqdm
-
-    times = []
-    for i in tqdm(range(warmup + repeats), desc=desc, leave=False, file=sys.stderr):
-        start = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    q1, median, q3 = np.percentile(times, [25, 50, 75])
-    return {"median": float(median), "iqr": float(q3 - q1), "all": times}
-
-
-def set_threads(threads):
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    os.environ["XLA_FLAGS"] = (
-        f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
-        f"intra_op_parallelism_threads={threads}"
-    )
 
 
 def worker_keras(args):
@@ -142,7 +119,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="batch 2, 1 warm-up, 3 repeats")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    set_threads(args.threads)
+    set_threads(args.threads, xla=True)
     if args.worker:
         rows = worker_keras(args) if args.worker == "keras" else worker_hf(args)
         print(json.dumps(rows))

@@ -143,3 +143,18 @@ def test_families_do_not_import_each_other_nor_training():
         if name.endswith(".py"):
             found = set(_imports(os.path.join(models, name)))
             assert not any(m.startswith("keras_vt.training") for m in found), name
+
+
+def test_benchmarks_share_one_timing_harness():
+    import runpy
+
+    bench = os.path.join(ROOT, "benchmarks")
+    harness = runpy.run_path(os.path.join(bench, "harness.py"))
+    calls = []
+    stats = harness["time_calls"](lambda: calls.append(1), warmup=2, repeats=5, progress=False)
+    assert len(calls) == 7 and stats["n"] == 5 and stats["q1"] <= stats["median"] <= stats["q3"]
+    times = harness["interleaved_times"]({"a": lambda: None}, rounds=3, progress=False)
+    assert len(times["a"]) == 3
+    for script in ("throughput.py", "throughput_cvt.py", "distill_step.py", "profile_block.py"):
+        source = open(os.path.join(bench, script)).read()
+        assert "from harness import" in source and "def time_calls" not in source, script
