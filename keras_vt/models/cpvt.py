@@ -14,8 +14,8 @@ import keras
 
 from keras_vt.layers import checks
 from keras_vt.models import encoder
-from keras_vt.models.base import FunctionalModel
-from keras_vt.models.common import ENCODER_KEYS, TINY_ENCODER, TRAINING_KEYS, VIT_SIZES, classify
+from keras_vt.models.common import ENCODER_KEYS, TINY_ENCODER, TRAINING_KEYS, VIT_SIZES
+from keras_vt.models.encoder import VisionTransformer
 from keras_vt.models.registry import register
 
 POOLINGS = ("token", "gap")
@@ -24,7 +24,7 @@ check_peg_positions = encoder.check_peg_positions  # deprecated alias
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CPVT(FunctionalModel):
+class CPVT(VisionTransformer):
     """Conditional Position encoding Vision Transformer (CPVT), classifier or backbone.
 
     The functional graph takes images of any size, (batch, None, None, 3): the height and width
@@ -61,57 +61,16 @@ class CPVT(FunctionalModel):
         + TRAINING_KEYS
     )
 
-    def __init__(
-        self,
-        image_size=224,
-        patch_size=16,
-        hidden_dim=768,
-        depth=12,
-        num_heads=12,
-        mlp_dim=3072,
-        peg_positions=(0,),
-        peg_kernel_size=3,
-        num_classes=1000,
-        include_top=True,
-        pooling="token",
-        dropout=0.0,
-        attention_dropout=0.0,
-        drop_path_rate=0.0,
-        layer_norm_epsilon=1e-6,
-        dtype=None,
-        name=None,
-        **kwargs,
-    ):
-        checks.check_image_size(image_size, patch_size)
-        checks.check_num_classes(num_classes)
-        checks.check_choice("pooling", pooling, POOLINGS)
-        peg_positions = encoder.check_peg_positions(peg_positions, depth)
-        num_prefix = 1 if pooling == "token" else 0
-        images = keras.Input((None, None, 3), name="images")
-        x = encoder.vit_encoder(
-            images,
-            patch_size,
-            hidden_dim,
-            depth,
-            num_heads,
-            mlp_dim,
-            patch_embedding="conv",
-            num_prefix_tokens=num_prefix,
-            token_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            positions="peg",
-            peg_positions=peg_positions,
-            peg_kernel_size=peg_kernel_size,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            drop_path_rate=drop_path_rate,
-            layer_norm_epsilon=layer_norm_epsilon,
-            dtype=dtype,
-        )
-        x = classify(
-            encoder.pool(x, pooling, 0, dtype), include_top, num_classes, dropout, None, dtype
-        )
-        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
-        self.keep_config(locals())
+    poolings = POOLINGS
+    position_choices = ("peg",)
+    patch_embedding = "conv"
+
+    def __init__(self, peg_positions=(0,), peg_kernel_size=3, depth=12, **kwargs):
+        # The shared encoder with a convolutional patch embedding and PEGs instead of a table.
+        self.peg_positions = encoder.check_peg_positions(peg_positions, depth)
+        self.peg_kernel_size = peg_kernel_size
+        kwargs.update(positions="peg", token_initializer=keras.initializers.TruncatedNormal(0.02))
+        super().__init__(depth=depth, **kwargs)
 
 
 CPVT_TINY = dict(TINY_ENCODER, patch_size=8, image_size=32)

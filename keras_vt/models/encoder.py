@@ -316,9 +316,11 @@ class VisionTransformer(FunctionalModel):
         grid = checks.image_grid(image_size, patch_size)
         checks.check_num_classes(num_classes)
         checks.check_choice("pooling", pooling, self.poolings)
-        checks.check_choice("positions", positions, ("learned", "sincos"))
+        checks.check_choice("positions", positions, self.position_choices)
         num_prefix = self.prefix_tokens_for(pooling)
-        images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
+        any_size = self.patch_embedding != "linear"  # convolutional embeddings take any size
+        shape = (None, None) if any_size else (grid[0] * patch_size, grid[1] * patch_size)
+        images = keras.Input(shape + (3,), name="images")
         tokens = vit_encoder(
             images,
             patch_size,
@@ -326,6 +328,9 @@ class VisionTransformer(FunctionalModel):
             depth,
             num_heads,
             mlp_dim,
+            patch_embedding=self.patch_embedding,
+            peg_positions=getattr(self, "peg_positions", (0,)),
+            peg_kernel_size=getattr(self, "peg_kernel_size", 3),
             num_prefix_tokens=num_prefix,
             token_initializer=token_initializer,
             positions=positions,
@@ -342,9 +347,13 @@ class VisionTransformer(FunctionalModel):
         )
         super().__init__(images, outputs, name=name, dtype=dtype, **kwargs)
         self.keep_config(locals())
-        self.grid_size = grid
+        if not any_size:
+            self.grid_size = grid
 
+    # What subclasses configure: the poolings and positions they accept, the patch embedding.
     poolings = VIT_POOLINGS
+    position_choices = ("learned", "sincos")
+    patch_embedding = "linear"
 
     @staticmethod
     def prefix_tokens_for(pooling):
