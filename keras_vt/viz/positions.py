@@ -186,7 +186,7 @@ def translation_probe(
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=32, num_classes=5)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, num_classes=5)
     >>> probe = keras_vt.viz.translation_probe(model, np.random.rand(2, 32, 32, 3), (0, 4))
     >>> float(probe["feature_change"][0])
     0.0
