@@ -11,26 +11,17 @@
 This module keeps the names importable from `keras_vt.data.shapes`.
 """
 
-from keras_vt.data.captions import (
+from keras_vt.data.captions import (  # noqa: F401 (re-exported)
     caption_templates,
     class_prompt,
     make_captioned_shapes,
     shape_phrase,
 )
-from keras_vt.data.classification import make_shapes, shapes_dataset
-from keras_vt.data.folders import image_folder_dataset
-from keras_vt.data.render import CLASS_NAMES, COLOUR_NAMES, POSITION_NAMES, SIZE_NAMES
-
-__all__ = [
-    "CLASS_NAMES",
-    "COLOUR_NAMES",
-    "POSITION_NAMES",
-    "SIZE_NAMES",
-    "caption_templates",
-    "class_prompt",
-    "image_folder_dataset",
-    "make_captioned_shapes",
-    "make_shapes",
-    "shape_phrase",
-    "shapes_dataset",
-]
+from keras_vt.data.classification import make_shapes, shapes_dataset  # noqa: F401
+from keras_vt.data.folders import image_folder_dataset  # noqa: F401
+from keras_vt.data.render import (  # noqa: F401
+    CLASS_NAMES,
+    COLOUR_NAMES,
+    POSITION_NAMES,
+    SIZE_NAMES,
+)

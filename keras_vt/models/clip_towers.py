@@ -28,15 +28,8 @@ class CLIPVisionTransformer(FunctionalModel):
     default_image_size = 224
     normalization = "clip"
 
-    config_keys = (
-        "image_size",
-        "patch_size",
-        "width",
-        "depth",
-        "num_heads",
-        "embed_dim",
-        "layer_norm_epsilon",
-    )
+    config_keys = ("image_size", "patch_size", "width", "depth", "num_heads", "embed_dim")
+    config_keys += ("layer_norm_epsilon",)
 
     def __init__(
         self,
@@ -125,13 +118,7 @@ class CLIPModifiedResNet(FunctionalModel):
     default_image_size = 224
     normalization = "clip"
 
-    config_keys = (
-        "image_size",
-        "stage_depths",
-        "width",
-        "num_heads",
-        "embed_dim",
-    )
+    config_keys = ("image_size", "stage_depths", "width", "num_heads", "embed_dim")
 
     def __init__(
         self,
