@@ -16,10 +16,12 @@ Example:
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/harness.py
+from harness import time_calls  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -50,15 +52,9 @@ def compiled(fn):
 
 
 def median_ms(fn, args, warmup, repeats):
-    for _ in range(warmup):
-        fn(*args)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    q1, med, q3 = np.percentile(times, [25, 50, 75])
-    return 1e3 * med, 1e3 * (q3 - q1)
+    """Median and IQR, in milliseconds, of `fn(*args)` (the shared harness's `time_calls`)."""
+    stats = time_calls(lambda: fn(*args), warmup, repeats, progress=False)
+    return 1e3 * stats["median"], 1e3 * stats["iqr"]
 
 
 def main(argv=None):

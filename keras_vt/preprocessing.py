@@ -34,7 +34,7 @@ def preprocess(images, model, value_range=(0, 255), interpolation="bicubic"):
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224")
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=224)
     >>> x = keras_vt.preprocess(np.zeros((2, 300, 200, 3), "uint8"), model)
     >>> tuple(x.shape)
     (2, 224, 224, 3)

@@ -1,4 +1,10 @@
-"""Every registered model through the shared test base (tiny configurations), on any backend."""
+"""Every registered model through the shared test base (tiny configurations), on any backend.
+
+Registered names whose tiny configurations are the same graph (`vit_base_patch16_224` and
+`vit_large_patch16_224` both shrink to the same tiny ViT) are checked once, under the first name
+(`DISTINCT`); the read-only checks share one build per name and module (`built`), so a model is
+built once for shape, config, saving and fused/explicit checks, not once per check.
+"""
 
 import keras
 import pytest
@@ -20,35 +26,78 @@ from reference import REFERENCE_PARAMS
 NAMES = keras_vt.list_models()
 
 
-@pytest.mark.parametrize("name", NAMES)
+def distinct_tiny_names(names):
+    """The first name of each group of names whose tiny builds are the same graph."""
+    seen = {}
+    for name in names:
+        spec = keras_vt.models.get_spec(name)
+        config = {**spec.config, **spec.tiny}
+        key = (spec.cls, spec.family, repr(sorted(config.items())))
+        seen.setdefault(key, name)
+    return sorted(seen.values())
+
+
+DISTINCT = distinct_tiny_names(NAMES)
+_BUILT = {}
+
+
+class _SharedBuild:
+    """A case whose `build` returns one model per (name, overrides) for the whole module."""
+
+    def __init__(self, case):
+        self.case = case
+
+    def __getattr__(self, attribute):
+        return getattr(self.case, attribute)
+
+    def build(self, **overrides):
+        key = (self.case.spec.name, tuple(sorted(overrides.items())))
+        if key not in _BUILT:
+            _BUILT[key] = self.case.build(**overrides)
+        return _BUILT[key]
+
+
+def built(name):
+    return _SharedBuild(case_for(name))
+
+
+@pytest.mark.parametrize("name", DISTINCT)
 def test_output_shape(name):
-    check_output_shape(case_for(name))
+    check_output_shape(built(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_config_round_trip(name):
-    check_config_round_trip(case_for(name))
+    check_config_round_trip(built(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_dtype_policy_round_trip(name):
     check_dtype_policy_round_trip(case_for(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_saving_round_trip(name):
-    check_saving_round_trip(case_for(name))
+    check_saving_round_trip(built(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_fit_lowers_loss(name):
     check_fit_lowers_loss(case_for(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_fused_matches_explicit(name):
+    # Its own build: the check switches the attention layers' paths.
     if not check_fused_matches_explicit(case_for(name)):
         pytest.skip(f"{name} has no attention layer with a fused/explicit switch")
+
+
+def test_distinct_names_cover_every_family_and_class():
+    specs = [keras_vt.models.get_spec(n) for n in NAMES]
+    kept = [keras_vt.models.get_spec(n) for n in DISTINCT]
+    assert {(s.family, s.cls) for s in specs} == {(s.family, s.cls) for s in kept}
+    assert len(DISTINCT) < len(NAMES)
 
 
 @pytest.mark.skipif(

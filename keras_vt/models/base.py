@@ -24,10 +24,11 @@ class FunctionalModel(keras.Model):
         """Keeps `arguments[key]` as `self.key` for every key of `config_keys`.
 
         Subclasses call it at the end of `__init__` with `locals()`, once the arguments have been
-        checked and normalised under their own names.
+        checked and normalised under their own names. A key that is not among `arguments` keeps
+        the attribute a subclass set before calling its parent's `__init__`.
         """
         for key in self.config_keys:
-            setattr(self, key, arguments[key])
+            setattr(self, key, arguments[key] if key in arguments else getattr(self, key))
 
     def get_config(self):
         config = {key: getattr(self, key) for key in self.config_keys}

@@ -32,6 +32,7 @@ convolutions of stages 2-4 with `keras_vt.layers.AttentionAugmentedConv2D`.
 import keras
 from keras import layers
 
+from keras_vt.layers import checks
 from keras_vt.layers.conv_attention import AttentionAugmentedConv2D
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
@@ -66,15 +67,15 @@ def _dense_initializer():
 
 def _check_int(name, value, minimum, what):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Invalid {name}: {name}={value!r}. Expected {what}.")
+        raise checks.invalid(name, value, what)
 
 
 def _check_int_sequence(name, value):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
-        raise ValueError(f"Invalid {name}: {name}={value!r}. Expected a non-empty list of ints.")
+        raise checks.invalid(name, value, "a non-empty list of ints")
     for v in value:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"Invalid {name}: {name}={value!r}. Expected positive ints.")
+            raise checks.invalid(name, value, "positive ints")
     return tuple(int(v) for v in value)
 
 

@@ -12,50 +12,19 @@ Parameter count: DeiT's minus the position table ((1 + N) x D) plus one PEG per 
 
 import keras
 
-from keras_vt import layers
-from keras_vt.models.base import FunctionalModel
+from keras_vt.layers import checks
+from keras_vt.models import encoder
+from keras_vt.models.common import ENCODER_KEYS, TINY_ENCODER, TRAINING_KEYS, VIT_SIZES
+from keras_vt.models.encoder import VisionTransformer
 from keras_vt.models.registry import register
-from keras_vt.models.vit import (
-    ENCODER_KEYS,
-    TRAINING_KEYS,
-    VIT_SIZES,
-    check_head,
-    pool_and_classify,
-)
 
 POOLINGS = ("token", "gap")
-
-
-def check_image_size(image_size, multiple=1):
-    """`image_size` as (height, width) positive ints, multiples of `multiple`."""
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
-        raise ValueError(f"Expected image_size as a positive int or (h, w), got {image_size!r}.")
-    if any(s % multiple for s in size):
-        raise ValueError(
-            f"image_size={image_size!r} is not divisible by patch_size={multiple}: expected "
-            f"a multiple of {multiple} (e.g. {max(1, round(size[0] / multiple)) * multiple})."
-        )
-    return size
-
-
-def check_peg_positions(peg_positions, depth):
-    positions = tuple(int(p) for p in peg_positions)
-    if not positions:
-        raise ValueError("Expected at least one PEG position, got peg_positions=().")
-    bad = [p for p in positions if not 0 <= p < depth]
-    if bad:
-        raise ValueError(
-            f"peg_positions={tuple(peg_positions)} has positions {bad} beyond the encoder: "
-            f"expected block indices in [0, {depth - 1}] (depth={depth})."
-        )
-    if len(set(positions)) != len(positions):
-        raise ValueError(f"Expected distinct PEG positions, got peg_positions={positions}.")
-    return tuple(sorted(positions))
+check_image_size = checks.check_image_size  # deprecated alias
+check_peg_positions = encoder.check_peg_positions  # deprecated alias
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class CPVT(FunctionalModel):
+class CPVT(VisionTransformer):
     """Conditional Position encoding Vision Transformer (CPVT), classifier or backbone.
 
     The functional graph takes images of any size, (batch, None, None, 3): the height and width
@@ -78,8 +47,8 @@ class CPVT(FunctionalModel):
 
     Example:
 
-    >>> model = keras_vt.create_model("cpvt_tiny", num_classes=10)
-    >>> model(np.zeros((2, 224, 224, 3))).shape, model(np.zeros((2, 384, 320, 3))).shape
+    >>> model = keras_vt.create_model("cpvt_tiny", tiny=True, num_classes=10)
+    >>> model(np.zeros((2, 32, 32, 3))).shape, model(np.zeros((2, 48, 40, 3))).shape
     ((2, 10), (2, 10))
     """
 
@@ -92,68 +61,19 @@ class CPVT(FunctionalModel):
         + TRAINING_KEYS
     )
 
-    def __init__(
-        self,
-        image_size=224,
-        patch_size=16,
-        hidden_dim=768,
-        depth=12,
-        num_heads=12,
-        mlp_dim=3072,
-        peg_positions=(0,),
-        peg_kernel_size=3,
-        num_classes=1000,
-        include_top=True,
-        pooling="token",
-        dropout=0.0,
-        attention_dropout=0.0,
-        drop_path_rate=0.0,
-        layer_norm_epsilon=1e-6,
-        dtype=None,
-        name=None,
-        **kwargs,
-    ):
-        check_image_size(image_size, patch_size)
-        check_head(num_classes, pooling, POOLINGS)
-        peg_positions = check_peg_positions(peg_positions, depth)
-        num_prefix = 1 if pooling == "token" else 0
+    poolings = POOLINGS
+    position_choices = ("peg",)
+    patch_embedding = "conv"
 
-        images = keras.Input((None, None, 3), name="images")
-        grid = layers.ConvTokenEmbedding(
-            hidden_dim, patch_size, patch_size, normalize=False, dtype=dtype, name="patch_embed"
-        )(images)
-        x = keras.layers.Reshape((-1, hidden_dim), dtype=dtype, name="flatten")(grid)
-        if num_prefix:
-            x = layers.ClassToken(
-                1, keras.initializers.TruncatedNormal(stddev=0.02), dtype=dtype, name="cls_token"
-            )(x)
-        x = keras.layers.Dropout(dropout, dtype=dtype, name="pos_drop")(x)
-        pegs = {
-            i: layers.PositionEncodingGenerator(
-                num_prefix, peg_kernel_size, dtype=dtype, name=f"peg{i}"
-            )
-            for i in peg_positions
-        }
-        x = layers.transformer_blocks(
-            x,
-            depth,
-            drop_path_rate=drop_path_rate,
-            after_block=lambda i, tokens: pegs[i](tokens, grid) if i in pegs else tokens,
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            layer_norm_epsilon=layer_norm_epsilon,
-            dtype=dtype,
-        )
-        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
-        x = pool_and_classify(x, pooling, include_top, num_classes, dropout, dtype=dtype)
-        super().__init__(images, x, name=name, dtype=dtype, **kwargs)
-
-        self.keep_config(locals())
+    def __init__(self, peg_positions=(0,), peg_kernel_size=3, depth=12, **kwargs):
+        # The shared encoder with a convolutional patch embedding and PEGs instead of a table.
+        self.peg_positions = encoder.check_peg_positions(peg_positions, depth)
+        self.peg_kernel_size = peg_kernel_size
+        kwargs.update(positions="peg", token_initializer=keras.initializers.TruncatedNormal(0.02))
+        super().__init__(depth=depth, **kwargs)
 
 
-CPVT_TINY = dict(hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, patch_size=8, image_size=32)
+CPVT_TINY = dict(TINY_ENCODER, patch_size=8, image_size=32)
 for _size in ("tiny", "small", "base"):
     _hidden, _mlp, _heads, _depth = VIT_SIZES[_size]
     _config = dict(hidden_dim=_hidden, depth=_depth, num_heads=_heads, mlp_dim=_mlp)

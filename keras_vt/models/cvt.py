@@ -17,10 +17,10 @@ stage 1 (B, 1, 3136, 784), stage 2 (B, 3, 784, 196), stage 3 (B, 6, 197, 50) for
 import keras
 
 from keras_vt import layers
+from keras_vt.layers import checks
 from keras_vt.models.base import FunctionalModel
-from keras_vt.models.cpvt import check_image_size
+from keras_vt.models.common import linear_head
 from keras_vt.models.registry import register
-from keras_vt.models.vit import check_head, linear_head
 
 POOLINGS = ("token", "gap")
 
@@ -73,7 +73,7 @@ class CvT(FunctionalModel):
 
     Example:
 
-    >>> model = keras_vt.create_model("cvt_13", num_classes=10)
+    >>> model = keras_vt.create_model("cvt_13", tiny=True, num_classes=10)
     >>> model(np.zeros((2, 64, 64, 3))).shape, model(np.zeros((2, 48, 80, 3))).shape
     ((2, 10), (2, 10))
     """
@@ -132,8 +132,9 @@ class CvT(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        check_image_size(image_size)
-        check_head(num_classes, pooling, POOLINGS)
+        checks.check_image_size(image_size)
+        checks.check_num_classes(num_classes)
+        checks.check_choice("pooling", pooling, POOLINGS)
         embed_dims = _per_stage(embed_dims, "embed_dims", len(tuple(embed_dims)))
         stages = len(embed_dims)
         num_heads = _per_stage(num_heads, "num_heads", stages)

@@ -80,9 +80,9 @@ class Distiller(keras.Model):
 
     Example:
 
-    >>> teacher = keras_vt.create_model("resnet18", num_classes=10, image_size=32)
-    >>> student = keras_vt.create_model("deit_tiny_distilled_patch16_224", num_classes=10,
-    ...                                 image_size=32)
+    >>> teacher = keras_vt.create_model("resnet18", tiny=True, num_classes=10)
+    >>> student = keras_vt.create_model("deit_tiny_distilled_patch16_224", tiny=True,
+    ...                                 num_classes=10)
     >>> distiller = keras_vt.training.Distiller(student, teacher, mode="hard")
     >>> distiller.compile(optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.05))
     >>> images, labels = keras_vt.data.make_shapes(16, 32)

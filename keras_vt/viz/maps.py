@@ -97,10 +97,10 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=48)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=48)
     >>> maps = keras_vt.viz.attention_maps(model, np.zeros((2, 48, 48, 3)))
     >>> len(maps), maps[0].shape
-    (12, (2, 3, 10, 10))
+    (2, (2, 2, 10, 10))
     """
     structured = isinstance(images, (dict, list, tuple))
     leaves = keras.tree.flatten(images) if structured else [images]

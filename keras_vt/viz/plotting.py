@@ -214,7 +214,7 @@ def plot_model_graph(model, path, show_shapes=True, expand_nested=False, dpi=96,
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=32)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
     >>> keras_vt.viz.plot_model_graph(model, "vit.svg")
     'vit.svg'
     """

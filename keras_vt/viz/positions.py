@@ -78,7 +78,7 @@ def position_similarity(model, layer_name=None):
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=64)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=64)
     >>> keras_vt.viz.position_similarity(model).shape
     (4, 4, 4, 4)
     """
@@ -113,9 +113,9 @@ def resampled_positions(model, image_size, layer_name=None):
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=64)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, image_size=64)
     >>> keras_vt.viz.resampled_positions(model, 96).shape
-    (6, 6, 192)
+    (6, 6, 32)
     """
     from keras_vt.models.vit import image_grid
 
@@ -186,7 +186,7 @@ def translation_probe(
 
     Example:
 
-    >>> model = keras_vt.create_model("vit_tiny_patch16_224", image_size=32, num_classes=5)
+    >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, num_classes=5)
     >>> probe = keras_vt.viz.translation_probe(model, np.random.rand(2, 32, 32, 3), (0, 4))
     >>> float(probe["feature_change"][0])
     0.0

@@ -1,0 +1,98 @@
+"""A user's own images, one sub-folder per class, with the conventions of the built-in sets."""
+
+import os
+
+import numpy as np
+
+from keras_vt.data.render import (
+    _check_int,
+)
+
+# --------------------------------------------------------------------------------------------
+# User images
+# --------------------------------------------------------------------------------------------
+
+
+def image_folder_dataset(
+    directory, image_size, batch_size=32, validation_split=None, subset=None, seed=0
+):
+    """Loads a folder of images, one sub-folder per class, as a `tf.data.Dataset`.
+
+    A thin wrapper over `keras.utils.image_dataset_from_directory` with the conventions of
+    `shapes_dataset`: images resized to `image_size` (bilinear), float32 in `[0, 1]`, labels
+    int32 class indices (sub-folders in alphabetical order), shuffled with `seed`.
+
+    Args:
+        directory: path to a folder that holds one sub-folder of images per class.
+        image_size: output size, an int or a `(height, width)` pair.
+        batch_size: images per batch, >= 1.
+        validation_split: optional fraction in (0, 1) of the images to hold out.
+        subset: with `validation_split`, `"training"`, `"validation"` or `"both"`.
+        seed: seed of the shuffling and of the split.
+
+    Returns:
+        `(dataset, class_names)`; with `subset="both"`, `dataset` is a
+        `(training, validation)` pair.
+
+    Example:
+
+    ```python
+    train, class_names = image_folder_dataset(
+        "flowers/", 224, validation_split=0.1, subset="training"
+    )
+    ```
+    """
+    if not os.path.isdir(directory):
+        raise ValueError(
+            f"Expected `directory` to be an existing folder; received directory={directory!r}."
+        )
+    has_class_folder = any(
+        entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(directory)
+    )
+    if not has_class_folder:
+        raise ValueError(
+            "Expected `directory` to hold one sub-folder of images per class; "
+            f"received directory={directory!r}, which has no sub-folders."
+        )
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or any(_not_positive_int(s) for s in image_size)
+    ):
+        raise ValueError(
+            "Expected `image_size` to be a positive int or a (height, width) pair of them; "
+            f"received image_size={image_size!r}."
+        )
+    batch_size = _check_int("batch_size", batch_size, 1)
+    import keras
+
+    loaded = keras.utils.image_dataset_from_directory(
+        directory,
+        labels="inferred",
+        label_mode="int",
+        image_size=tuple(int(s) for s in image_size),
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        validation_split=validation_split,
+        subset=subset,
+    )
+    if subset == "both":
+        class_names = list(loaded[0].class_names)
+        dataset = tuple(_unit_range(ds) for ds in loaded)
+    else:
+        class_names = list(loaded.class_names)
+        dataset = _unit_range(loaded)
+    return dataset, class_names
+
+
+def _not_positive_int(value):
+    return not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1
+
+
+def _unit_range(ds):
+    import tensorflow as tf
+
+    return ds.map(lambda x, y: (x / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,126 @@
+"""One validation dialect: every configuration error names the argument, its value and what was
+expected, in the same words, and is raised before any backend op.
+
+    Invalid depth: depth=0. Expected an int >= 1.
+    Unknown pooling='max'. Expected one of ('token', 'gap').
+    Invalid image_size: image_size=50 is not divisible by patch_size=16. Expected a multiple of 16
+    (e.g. 48).
+
+Models and layers call these helpers instead of writing their own `raise ValueError(...)`.
+"""
+
+import numbers
+
+
+def invalid(argument, value, expected, problem=None):
+    """The `ValueError` of the house style: `Invalid {argument}: {problem}. Expected {expected}.`
+
+    `problem` defaults to `argument=value`.
+
+    Example:
+
+    >>> str(keras_vt.layers.checks.invalid("depth", 0, "an int >= 1"))
+    'Invalid depth: depth=0. Expected an int >= 1.'
+    """
+    problem = f"{argument}={value!r}" if problem is None else problem
+    return ValueError(f"Invalid {argument}: {problem}. Expected {expected}.")
+
+
+def check_int(argument, value, minimum=1, maximum=None):
+    """`value` as an int in [minimum, maximum] (bools and floats rejected), else a `ValueError`.
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_int("depth", 12)
+    12
+    """
+    bad = isinstance(value, bool) or not isinstance(value, int)
+    if bad or value < minimum or (maximum is not None and value > maximum):
+        expected = (
+            f"an int >= {minimum}" if maximum is None else f"an int in [{minimum}, {maximum}]"
+        )
+        raise invalid(argument, value, expected)
+    return int(value)
+
+
+def check_ints(argument, value, minimum=1, length=None):
+    """`value` as a non-empty tuple of ints >= `minimum` (of `length` items if given).
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_ints("depths", [3, 4, 6, 3], length=4)
+    (3, 4, 6, 3)
+    """
+    count = "a non-empty list" if length is None else f"a list of {length}"
+    expected = f"{count} of ints >= {minimum}"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
+        raise invalid(argument, value, expected)
+    if length is not None and len(value) != length:
+        raise invalid(argument, value, expected)
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise invalid(argument, value, expected)
+    return tuple(int(v) for v in value)
+
+
+def check_choice(argument, value, choices):
+    """`value` if it is one of `choices`, else `Unknown argument=value. Expected one of ...`.
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_choice("pooling", "gap", ("token", "gap"))
+    'gap'
+    """
+    if value not in choices:
+        raise ValueError(f"Unknown {argument}={value!r}. Expected one of {tuple(choices)}.")
+    return value
+
+
+def check_num_classes(num_classes):
+    """`num_classes` as an int >= 1.
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_num_classes(10)
+    10
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise invalid("num_classes", num_classes, "num_classes >= 1 (an int)")
+    return num_classes
+
+
+def check_image_size(image_size, multiple=1, argument="image_size", multiple_name="patch_size"):
+    """`image_size` (an int or (height, width)) as positive ints, multiples of `multiple`.
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_image_size(224, 16)
+    (224, 224)
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or any(
+        isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in size
+    ):
+        raise invalid(argument, image_size, "a positive int or (height, width)")
+    size = (int(size[0]), int(size[1]))
+    if any(s % multiple for s in size):
+        example = max(1, round(size[0] / multiple)) * multiple
+        raise invalid(
+            argument,
+            image_size,
+            f"a multiple of {multiple} (e.g. {example})",
+            f"{argument}={image_size!r} is not divisible by {multiple_name}={multiple}",
+        )
+    return size
+
+
+def image_grid(image_size, patch_size):
+    """(height, width) patch grid of `image_size`, checking divisibility by `patch_size`.
+
+    Example:
+
+    >>> keras_vt.layers.checks.image_grid((224, 160), 16)
+    (14, 10)
+    """
+    height, width = check_image_size(image_size, patch_size)
+    return height // patch_size, width // patch_size

@@ -1,0 +1,78 @@
+"""The data adapter of models trained on (images, token_ids) pairs without targets (CLIP).
+
+`fit` and `evaluate` take 2-tuples `(images, token_ids)` (never read as `(x, y)`), dicts with
+those keys, or datasets of either, and check them before any backend op.
+"""
+
+import numpy as np
+
+from keras_vt import layers
+from keras_vt.models.text_encoder import check_token_ids
+
+
+def _is_dataset(x):
+    return hasattr(x, "element_spec") and hasattr(x, "map")
+
+
+class PairedInputs:
+    """Mixin for a `keras.Model` with `vocabulary_size` and `context_length` trained on pairs.
+
+    Example:
+
+    >>> clip = keras_vt.create_model("clip_vit_b32", tiny=True)
+    >>> isinstance(clip, keras_vt.models.paired.PairedInputs)
+    True
+    """
+
+    def _pairs(self, x, argument="x"):
+        """Training data as model inputs: 2-tuples (images, token_ids) are pairs, never (x, y)."""
+        if _is_dataset(x):
+            spec = x.element_spec
+            if isinstance(spec, tuple) and len(spec) == 2:
+                return x.map(lambda images, token_ids: ((images, token_ids),))
+            return x
+        if isinstance(x, dict):
+            images, token_ids = x.get("images"), x.get("token_ids")
+        elif isinstance(x, (tuple, list)) and len(x) == 2:
+            images, token_ids = x
+        else:
+            raise ValueError(
+                f"Expected {argument} as (images, token_ids) pairs, a dict with keys 'images' and "
+                f"'token_ids', or a dataset of those, got {type(x).__name__}."
+            )
+        if images is None or token_ids is None:
+            raise ValueError(
+                f"Expected {argument} with keys 'images' and 'token_ids', got {list(x)}."
+            )
+        layers.check_images(
+            tuple(np.shape(images)) if not hasattr(images, "shape") else tuple(images.shape),
+            argument=f"{argument} images",
+        )
+        check_token_ids(
+            token_ids, self.vocabulary_size, self.context_length, f"{argument} token_ids"
+        )
+        if len(images) != len(token_ids):
+            raise ValueError(
+                f"Expected as many images as texts in {argument}, got {len(images)} images and "
+                f"{len(token_ids)} token sequences."
+            )
+        return (images, token_ids)
+
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        """`keras.Model.fit` on `(images, token_ids)` pairs; `y` must be None (no targets)."""
+        if y is not None:
+            raise ValueError(
+                "CLIP.fit takes (images, token_ids) pairs as x and no targets; got y. "
+                "Pass model.fit((images, token_ids))."
+            )
+        if validation_data is not None:
+            validation_data = self._pairs(validation_data, "validation_data")
+            if not _is_dataset(validation_data):
+                validation_data = (validation_data,)
+        return super().fit(self._pairs(x), validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate` on `(images, token_ids)` pairs; `y` must be None."""
+        if y is not None:
+            raise ValueError("CLIP.evaluate takes (images, token_ids) pairs as x and no targets.")
+        return super().evaluate(self._pairs(x), **kwargs)
