@@ -28,6 +28,7 @@ from keras import ops
 
 from keras_vt import layers
 from keras_vt.layers.base import Layer
+from keras_vt.layers.transformer import get_activation
 from keras_vt.losses import clip_loss
 from keras_vt.metrics import LatestValue, in_batch_accuracy
 from keras_vt.models.base import FunctionalModel
@@ -35,6 +36,22 @@ from keras_vt.models.registry import register
 from keras_vt.models.vit import image_grid
 
 LN_EPS = 1e-5
+
+
+def check_mlp(mlp_dim, width, activation):
+    """The MLP width of a tower (None: 4 x `width`), checked with its `activation`.
+
+    Real checkpoints use other ratios than 4 (open_clip's ViT-bigG-14: 4.9231), and exact GELU
+    as well as QuickGELU (open_clip's models trained on LAION).
+    """
+    if mlp_dim is None:
+        mlp_dim = 4 * int(width)
+    if isinstance(mlp_dim, bool) or not isinstance(mlp_dim, (int, np.integer)) or mlp_dim < 1:
+        raise ValueError(
+            f"Expected mlp_dim as a positive int (or None: 4 x width), got {mlp_dim!r}."
+        )
+    get_activation(activation)
+    return int(mlp_dim)
 
 
 def _normal(stddev):
@@ -146,6 +163,8 @@ class CLIPVisionTransformer(FunctionalModel):
         "num_heads",
         "embed_dim",
         "layer_norm_epsilon",
+        "mlp_dim",
+        "activation",
     )
 
     def __init__(
@@ -157,11 +176,14 @@ class CLIPVisionTransformer(FunctionalModel):
         num_heads=12,
         embed_dim=512,
         layer_norm_epsilon=LN_EPS,
+        mlp_dim=None,
+        activation="quick_gelu",
         dtype=None,
         name=None,
         **kwargs,
     ):
         grid = image_grid(image_size, patch_size)
+        mlp_dim = check_mlp(mlp_dim, width, activation)
         scale = width**-0.5
         images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
         x = layers.PatchEmbedding(
@@ -176,9 +198,9 @@ class CLIPVisionTransformer(FunctionalModel):
             x,
             depth,
             num_heads=num_heads,
-            mlp_dim=4 * width,
+            mlp_dim=mlp_dim,
             layer_norm_epsilon=layer_norm_epsilon,
-            activation="quick_gelu",
+            activation=activation,
             dtype=dtype,
         )
         x = keras.layers.LayerNormalization(
@@ -311,6 +333,8 @@ class CLIPTextEncoder(FunctionalModel):
         "embed_dim",
         "eot_token_id",
         "layer_norm_epsilon",
+        "mlp_dim",
+        "activation",
     )
 
     def __init__(
@@ -323,6 +347,8 @@ class CLIPTextEncoder(FunctionalModel):
         embed_dim=512,
         eot_token_id=None,
         layer_norm_epsilon=LN_EPS,
+        mlp_dim=None,
+        activation="quick_gelu",
         dtype=None,
         name=None,
         **kwargs,
@@ -334,6 +360,7 @@ class CLIPTextEncoder(FunctionalModel):
             raise ValueError(
                 f"Expected vocabulary_size >= 3, got vocabulary_size={vocabulary_size}."
             )
+        mlp_dim = check_mlp(mlp_dim, width, activation)
         token_ids = keras.Input((context_length,), dtype="int32", name="token_ids")
         x = keras.layers.Embedding(
             vocabulary_size,
@@ -349,9 +376,9 @@ class CLIPTextEncoder(FunctionalModel):
             x,
             depth,
             num_heads=num_heads,
-            mlp_dim=4 * width,
+            mlp_dim=mlp_dim,
             layer_norm_epsilon=layer_norm_epsilon,
-            activation="quick_gelu",
+            activation=activation,
             causal=True,
             dtype=dtype,
         )
@@ -448,6 +475,12 @@ class CLIP(FunctionalModel):
         "eot_token_id",
         "logit_scale_init",
         "max_logit_scale",
+        "vision_mlp_dim",
+        "text_mlp_dim",
+        "vision_activation",
+        "text_activation",
+        "vision_layer_norm_epsilon",
+        "text_layer_norm_epsilon",
     )
 
     def __init__(
@@ -466,6 +499,12 @@ class CLIP(FunctionalModel):
         eot_token_id=None,
         logit_scale_init=math.log(1 / 0.07),
         max_logit_scale=100.0,
+        vision_mlp_dim=None,
+        text_mlp_dim=None,
+        vision_activation="quick_gelu",
+        text_activation="quick_gelu",
+        vision_layer_norm_epsilon=LN_EPS,
+        text_layer_norm_epsilon=LN_EPS,
         dtype=None,
         name=None,
         **kwargs,
@@ -484,6 +523,9 @@ class CLIP(FunctionalModel):
                 depth=vision_layers,
                 num_heads=vision_heads or vision_width // 64,
                 embed_dim=embed_dim,
+                layer_norm_epsilon=vision_layer_norm_epsilon,
+                mlp_dim=vision_mlp_dim,
+                activation=vision_activation,
                 dtype=dtype,
                 name="image_encoder",
             )
@@ -506,6 +548,9 @@ class CLIP(FunctionalModel):
             num_heads=text_heads,
             embed_dim=embed_dim,
             eot_token_id=eot_token_id,
+            layer_norm_epsilon=text_layer_norm_epsilon,
+            mlp_dim=text_mlp_dim,
+            activation=text_activation,
             dtype=dtype,
             name="text_encoder",
         )

@@ -139,6 +139,7 @@ class DistilledDeiT(FunctionalModel):
         + ("num_classes", "include_top", "head_fusion", "distillation_head")
         + TRAINING_KEYS
         + INIT_KEYS
+        + ("activation",)
     )
 
     def __init__(
@@ -161,6 +162,7 @@ class DistilledDeiT(FunctionalModel):
         interpolation="bicubic",
         token_initializer=None,
         position_initializer=None,
+        activation="gelu",
         dtype=None,
         name=None,
         **kwargs,
@@ -189,6 +191,7 @@ class DistilledDeiT(FunctionalModel):
             layer_norm_epsilon=layer_norm_epsilon,
             interpolation=interpolation,
             dtype=dtype,
+            activation=activation,
         )
         class_token, distillation_token = x[:, 0], x[:, 1]
         if include_top:

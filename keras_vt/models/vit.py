@@ -8,6 +8,7 @@ LayerNorm, pooling (class token or global average) and a linear head.
 import keras
 
 from keras_vt import layers
+from keras_vt.layers.transformer import get_activation
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 
@@ -91,6 +92,7 @@ def vit_encoder(
     layer_norm_epsilon=1e-6,
     interpolation="bicubic",
     dtype=None,
+    activation="gelu",
 ):
     """ViT's encoder on symbolic `images`: patches, prefix tokens, positions, blocks, final norm.
 
@@ -127,6 +129,7 @@ def vit_encoder(
         dropout=dropout,
         attention_dropout=attention_dropout,
         layer_norm_epsilon=layer_norm_epsilon,
+        activation=activation,
         dtype=dtype,
     )
     return keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")(x)
@@ -153,6 +156,8 @@ class VisionTransformer(FunctionalModel):
             DeiT: truncated normal, std 0.02).
         position_initializer: initializer of the position table (default: normal, std 0.02;
             DeiT: truncated normal, std 0.02).
+        activation: MLP activation, "gelu" (exact, as ViT), "gelu_tanh", "quick_gelu" or "relu"
+            (for converted checkpoints that use another).
         dtype: dtype policy, e.g. "float32", "bfloat16" or "mixed_bfloat16".
 
     Example:
@@ -166,7 +171,11 @@ class VisionTransformer(FunctionalModel):
     normalization = "inception"
 
     config_keys = (
-        ENCODER_KEYS + ("num_classes", "include_top", "pooling") + TRAINING_KEYS + INIT_KEYS
+        ENCODER_KEYS
+        + ("num_classes", "include_top", "pooling")
+        + TRAINING_KEYS
+        + INIT_KEYS
+        + ("activation",)
     )
 
     def __init__(
@@ -188,12 +197,14 @@ class VisionTransformer(FunctionalModel):
         interpolation="bicubic",
         token_initializer=None,
         position_initializer=None,
+        activation="gelu",
         dtype=None,
         name=None,
         **kwargs,
     ):
         grid = image_grid(image_size, patch_size)
         check_head(num_classes, pooling)
+        get_activation(activation)
         num_prefix = 1 if pooling == "token" else 0
 
         images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
@@ -213,6 +224,7 @@ class VisionTransformer(FunctionalModel):
             layer_norm_epsilon=layer_norm_epsilon,
             interpolation=interpolation,
             dtype=dtype,
+            activation=activation,
         )
         x = pool_and_classify(
             x, pooling, include_top, num_classes, dropout, head_initializer, dtype
