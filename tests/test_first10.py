@@ -143,3 +143,33 @@ def test_model_table_counts_match_built_models(name):
     model = keras_vt.create_model(name)
     assert keras_vt.count_params(model) == MODELS[name][0]
     keras.backend.clear_session()
+
+
+# ------------------------------------------------------------------------------------------
+# The explorer's embedded model, on freshly generated images of the kind it was trained on.
+# ------------------------------------------------------------------------------------------
+
+EXPLORER_MIN_ACCURACY = 0.9
+
+
+def test_explorer_model_is_right_on_fresh_shapes():
+    from keras_vt.apps.common import embedded_manifests
+
+    manifest = embedded_manifests()["vit_mini (shapes)"]
+    model = keras_vt.create_model(
+        manifest["model"], weights=manifest["weights_path"], **manifest["overrides"]
+    )
+    training = manifest["training"]
+    # A seed the training script never uses (it draws seed, seed + 1000 for the samples).
+    images, labels = data.make_shapes(
+        300,
+        image_size=manifest["overrides"]["image_size"],
+        seed=training["seed"] + 4242,
+        num_classes=len(manifest["class_names"]),
+        clutter=training["clutter"],
+    )
+    logits = model.predict(keras_vt.preprocess(images, model), batch_size=100, verbose=0)
+    accuracy = float((logits.argmax(-1) == labels).mean())
+    assert accuracy >= EXPLORER_MIN_ACCURACY, accuracy
+    # The manifest states what was measured at training time; it must not oversell.
+    assert abs(accuracy - manifest["val_accuracy"]) < 0.06, (accuracy, manifest["val_accuracy"])

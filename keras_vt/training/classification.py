@@ -34,8 +34,16 @@ def flip_rotate(images, rng):
     return images
 
 
-def _augmented_batches(x, y, batch_size, seed, augment):
-    """A `keras.utils.PyDataset` of shuffled (and augmented) numpy batches, reshuffled each epoch."""
+def augmented_batches(x, y, batch_size, seed, augment):
+    """A `keras.utils.PyDataset` of shuffled (and, with `augment`, `flip_rotate`d) numpy batches
+    of `(x, y)`, reshuffled every epoch; it feeds `fit` on every backend.
+
+    Example:
+
+    >>> batches = augmented_batches(np.zeros((10, 8, 8, 3)), np.zeros(10), 4, 0, True)
+    >>> len(batches), batches[0][0].shape
+    (3, (4, 8, 8, 3))
+    """
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -144,7 +152,7 @@ def train_classifier(
     if isinstance(train, tuple):
         x, y = _normalize(train[0], mean, std), train[1]
         if augment:
-            fit_args = dict(x=_augmented_batches(x, y, batch_size, seed, augment))
+            fit_args = dict(x=augmented_batches(x, y, batch_size, seed, augment))
         else:
             fit_args = dict(x=x, y=y, batch_size=batch_size, shuffle=True)
         validation = (_normalize(val[0], mean, std), val[1])
@@ -165,7 +173,7 @@ def train_classifier(
     )
     net.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
-        loss=_loss(keras, len(class_names), label_smoothing),
+        loss=classification_loss(len(class_names), label_smoothing),
         metrics=["accuracy"],
     )
     if verbose:
@@ -194,13 +202,23 @@ def train_classifier(
     }
 
 
-def _loss(keras, num_classes, label_smoothing):
-    """Sparse cross-entropy on logits, with label smoothing when asked (Keras' sparse loss has
-    none: the labels are one-hot encoded inside the loss)."""
-    if not label_smoothing:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+def classification_loss(num_classes, label_smoothing=0.0):
+    """Sparse cross-entropy on logits, with label smoothing when asked.
+
+    Keras' sparse loss has no label smoothing: with it, the integer labels are one-hot encoded
+    inside the loss.
+
+    Example:
+
+    >>> loss = classification_loss(3, label_smoothing=0.1)
+    >>> round(float(loss(np.array([0]), np.array([[10.0, 0.0, 0.0]]))), 3)
+    0.067
+    """
+    import keras
     from keras import ops
 
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     smooth = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
 
     def loss(y_true, y_pred):
