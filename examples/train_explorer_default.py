@@ -12,6 +12,13 @@ Run from the repository root:
 
     python examples/train_explorer_default.py            # defaults used for the shipped files
     python examples/train_explorer_default.py --epochs 2 --num-images 2000 --output /tmp/check
+
+The recipe proposed to reach 90 % (issue 15; not run to the end yet, see docs/viz.md): a smaller,
+faster ViT trained longer, with label smoothing and flips/rotations,
+
+    python examples/train_explorer_default.py --hidden-dim 64 --num-heads 4 --mlp-dim 128 \
+        --epochs 20 --num-images 5000 --batch-size 128 --learning-rate 2e-3 \
+        --warmup-fraction 0.05 --label-smoothing 0.1 --augment
 """
 
 import argparse
@@ -48,22 +55,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_output = os.path.join(os.path.dirname(__file__), "..", "keras_vt", "assets")
     parser.add_argument("--output", default=default_output, help="directory to write into")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--num-images", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--num-images", type=int, default=10000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--warmup-fraction", type=float, default=0.1, help="of all steps")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="random flips and 90-degree rotations of every batch",
     )
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--depth", type=int, default=4, help="transformer blocks (vit_mini: 6)")
-    parser.add_argument("--hidden-dim", type=int, default=64, help="token width (vit_mini: 96)")
-    parser.add_argument("--num-heads", type=int, default=4, help="attention heads (vit_mini: 3)")
-    parser.add_argument("--mlp-dim", type=int, default=128, help="MLP width (vit_mini: 384)")
+    parser.add_argument("--hidden-dim", type=int, default=96, help="token width")
+    parser.add_argument("--num-heads", type=int, default=3, help="attention heads")
+    parser.add_argument("--mlp-dim", type=int, default=384, help="MLP width")
     parser.add_argument(
         "--clutter",
         action=argparse.BooleanOptionalAction,
@@ -105,7 +113,7 @@ def main(argv=None):
         (x[args.num_images :], labels[args.num_images :]),
     )
     steps = args.epochs * -(-args.num_images // args.batch_size)
-    warmup = steps // 20
+    warmup = int(steps * args.warmup_fraction)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps - warmup, warmup_target=args.learning_rate, warmup_steps=warmup
     )
@@ -138,6 +146,8 @@ def main(argv=None):
             "num_images": args.num_images,
             "batch_size": args.batch_size,
             "learning_rate": args.learning_rate,
+            "warmup_fraction": args.warmup_fraction,
+            "hidden_dim": args.hidden_dim,
             "label_smoothing": args.label_smoothing,
             "augment": args.augment,
             "val_accuracy_per_epoch": [round(float(a), 4) for a in history.history["val_accuracy"]],

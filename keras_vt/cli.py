@@ -144,11 +144,14 @@ def train_command(args):
         seed=args.seed,
         output=args.output,
         overrides=_parse_overrides(args.set),
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        augment=args.augment and args.data == "shapes",
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "
         f"({result['num_classes']} classes, {result['val_images']} validation images; "
-        f"{result['seconds']:.0f} s)"
+        f"{result['seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU)"
     )
     print(f"saved: {result['output']}")
 
@@ -235,7 +238,9 @@ def build_parser():
     p.set_defaults(func=models_command)
 
     p = _subparser(sub, "train", "train a model on built-in data or an image folder")
-    p.add_argument("model", nargs="?", default="vit_mini_patch4_32", help="registered model name")
+    p.add_argument(
+        "model", nargs="?", default="cpvt_mini_patch4_32_gap", help="registered model name"
+    )
     p.add_argument(
         "--data", default="shapes", help="'shapes' (built-in) or a folder of class folders"
     )
@@ -246,6 +251,18 @@ def build_parser():
         "--learning-rate", type=float, default=2e-3, help="peak learning rate (AdamW, cosine)"
     )
     p.add_argument("--num-images", type=int, default=10000, help="built-in data: training images")
+    p.add_argument(
+        "--warmup-epochs", type=int, default=1, help="linear warm-up before the cosine decay"
+    )
+    p.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="of the cross-entropy targets (DeiT)"
+    )
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="built-in data: random flips and 90-degree rotations of every batch",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     p.add_argument("--output", default="model.keras", help="where to save the trained .keras file")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")

@@ -90,7 +90,7 @@ def render(rows):
     lines = ["MODELS = {"]
     for name in sorted(rows):
         params, size, family = rows[name]
-        lines.append(f"    {name!r}: ({params!r}, {size!r}, {family!r}),")
+        lines.append(f'    "{name}": ({params!r}, {size!r}, "{family}"),')  # as ruff formats
     lines.append("}")
     return "\n".join(lines)
 
