@@ -111,7 +111,7 @@ def main(argv=None):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     hf.eval()
     with torch.no_grad():
         logits = hf(pixel_values=torch.from_numpy(x_val.transpose(0, 3, 1, 2))).logits.numpy()
