@@ -92,7 +92,7 @@ NATIVE_LOG_MARKERS = ("cuInit", "absl::InitializeLog", "cudart_stub", "port.cc",
 
 
 @pytest.mark.single_backend
-def test_commands_print_no_native_log_lines_unless_verbose(tmp_path):
+def test_commands_print_no_native_log_lines(tmp_path):
     argv = ("export", "vit_tiny_patch16_224", str(tmp_path / "saved"), "--tiny")
     quiet = run_command(tmp_path, *argv)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
