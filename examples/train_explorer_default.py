@@ -12,6 +12,13 @@ Run from the repository root:
 
     python examples/train_explorer_default.py            # defaults used for the shipped files
     python examples/train_explorer_default.py --epochs 2 --num-images 2000 --output /tmp/check
+
+The recipe proposed to reach 90 % (issue 15; not run to the end yet, see docs/viz.md): a smaller,
+faster ViT trained longer, with label smoothing and flips/rotations,
+
+    python examples/train_explorer_default.py --hidden-dim 64 --num-heads 4 --mlp-dim 128 \
+        --epochs 20 --num-images 5000 --batch-size 128 --learning-rate 2e-3 \
+        --warmup-fraction 0.05 --label-smoothing 0.1 --augment
 """
 
 import argparse
@@ -52,8 +59,19 @@ def main(argv=None):
     parser.add_argument("--num-images", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--warmup-fraction", type=float, default=0.1, help="of all steps")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="random flips and 90-degree rotations of every batch",
+    )
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--depth", type=int, default=4, help="transformer blocks (vit_mini: 6)")
+    parser.add_argument("--hidden-dim", type=int, default=96, help="token width")
+    parser.add_argument("--num-heads", type=int, default=3, help="attention heads")
+    parser.add_argument("--mlp-dim", type=int, default=384, help="MLP width")
     parser.add_argument(
         "--clutter",
         action=argparse.BooleanOptionalAction,
@@ -67,10 +85,11 @@ def main(argv=None):
 
     import keras_vt
     from keras_vt import data
+    from keras_vt.training.classification import augmented_batches, classification_loss
 
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output, exist_ok=True)
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     num_val = args.num_images // 5
     images, labels = data.make_shapes(
         args.num_images + num_val,
@@ -79,7 +98,14 @@ def main(argv=None):
         num_classes=args.num_classes,
         clutter=args.clutter,
     )
-    overrides = {"num_classes": args.num_classes, "image_size": 32, "depth": args.depth}
+    overrides = {
+        "num_classes": args.num_classes,
+        "image_size": 32,
+        "depth": args.depth,
+        "hidden_dim": args.hidden_dim,
+        "num_heads": args.num_heads,
+        "mlp_dim": args.mlp_dim,
+    }
     model = keras_vt.create_model(MODEL, **overrides)
     x = np.asarray(keras_vt.preprocess(images, model), dtype="float32")
     (x_train, y_train), (x_val, y_val) = (
@@ -87,24 +113,18 @@ def main(argv=None):
         (x[args.num_images :], labels[args.num_images :]),
     )
     steps = args.epochs * -(-args.num_images // args.batch_size)
-    warmup = steps // 10
+    warmup = int(steps * args.warmup_fraction)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps - warmup, warmup_target=args.learning_rate, warmup_steps=warmup
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.05),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=classification_loss(args.num_classes, args.label_smoothing),
         metrics=["accuracy"],
     )
     print(f"{MODEL}: {keras_vt.count_params(model):,} parameters, {args.num_classes} classes")
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        validation_data=(x_val, y_val),
-        verbose=2,
-    )
+    train = augmented_batches(x_train, y_train, args.batch_size, args.seed, args.augment)
+    history = model.fit(train, epochs=args.epochs, validation_data=(x_val, y_val), verbose=2)
     val_accuracy = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
     minutes = (time.time() - start) / 60
     # A fresh, uncompiled copy: its weights file holds the model only, not the optimizer state.
@@ -126,6 +146,12 @@ def main(argv=None):
             "num_images": args.num_images,
             "batch_size": args.batch_size,
             "learning_rate": args.learning_rate,
+            "warmup_fraction": args.warmup_fraction,
+            "hidden_dim": args.hidden_dim,
+            "label_smoothing": args.label_smoothing,
+            "augment": args.augment,
+            "val_accuracy_per_epoch": [round(float(a), 4) for a in history.history["val_accuracy"]],
+            "cpu_minutes": round((time.process_time() - cpu_start) / 60, 1),
             "seed": args.seed,
             "clutter": args.clutter,
             "minutes": round(minutes, 1),

@@ -1,14 +1,91 @@
 """The `keras-vt` command: `keras-vt models`, `keras-vt train`, ...
 
 Run `keras-vt --help` for the list of subcommands and `keras-vt SUBCOMMAND --help` for each.
+
+Everything heavy is imported inside the subcommands: `--help` and `models` import neither Keras
+nor a backend (`keras_vt/__init__.py` defers its imports while the command starts, and
+`keras-vt models` reads `keras_vt.model_table`), so they answer at once. Unless `--verbose` is
+given, the C++ log lines that TensorFlow, XLA and absl write straight to the stderr file
+descriptor (`I0000 ... cudart_stub.cc ...`, `E0000 ... failed call to cuInit ...`) are filtered
+out of the command's output; Python's own warnings and errors still show.
 """
 
 import argparse
 import ast
 import os
+import re
 import sys
+import threading
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A C++ log line of absl / TensorFlow / XLA ("I0000 00:00:1795975783.471942    5916 port.cc:153]
+# ..."), or absl's notice that such lines go to stderr before it is initialised.
+_NATIVE_LOG = re.compile(
+    rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [^\s:]+:\d+\]"
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
+)
+
+
+def _quiet_environment():
+    """Environment variables that make TensorFlow and XLA log less (set before any import)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("GLOG_minloglevel", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+class NativeLogFilter:
+    """Context manager dropping absl/TensorFlow C++ log lines from the stderr file descriptor.
+
+    TensorFlow 2.21 prints some lines (`cuInit` errors on CPU machines, oneDNN notices) however
+    `TF_CPP_MIN_LOG_LEVEL` is set, from C++ straight to file descriptor 2. Inside the context,
+    fd 2 is a pipe read by a thread that passes every other line through to the real stderr, as
+    it arrives.
+
+    Example:
+
+    >>> with NativeLogFilter():
+    ...     pass
+    """
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.dropped = 0
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+        except (OSError, ValueError):  # no real stderr (embedded interpreters)
+            self.enabled = False
+            return self
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self._thread = threading.Thread(target=self._pump, args=(read,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self, read):
+        with os.fdopen(read, "rb") as pipe:
+            for line in pipe:
+                if _NATIVE_LOG.match(line):
+                    self.dropped += 1
+                else:
+                    os.write(self._saved, line)
+
+    def __exit__(self, *exc):
+        if not self.enabled:
+            return False
+        try:
+            sys.stderr.flush()
+        except ValueError:
+            pass
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the pump sees EOF
+        self._thread.join(timeout=5)
+        os.close(self._saved)
+        return False
 
 
 def _parse_overrides(items):
@@ -26,27 +103,23 @@ def _parse_overrides(items):
 
 
 def models_command(args):
-    """Prints a table of registered models: name, parameters, resolution, family."""
-    import keras
-    from keras.utils import Progbar
+    """Prints a table of registered models: name, parameters, resolution, family.
 
-    import keras_vt
-    from keras_vt.models import get_spec
+    The rows come from `keras_vt.model_table` (no model is built, Keras is not imported);
+    `--build` builds each matching model and counts its parameters instead.
+    """
+    import fnmatch
 
-    names = keras_vt.list_models(args.pattern)
+    from keras_vt.model_table import MODELS, table_row
+
+    names = sorted(name for name in MODELS if fnmatch.fnmatch(name, args.pattern))
     if not names:
         raise SystemExit(f"keras-vt: no registered model matches {args.pattern!r}")
     rows = []
-    progress = Progbar(len(names), unit_name="model") if args.params else None
     for name in names:
-        spec = get_spec(name)
-        params = ""
-        if args.params:
-            params = f"{keras_vt.count_params(keras_vt.create_model(name)):,}"
-            keras.backend.clear_session()
-            progress.add(1)
-        size = spec.image_size
-        rows.append((name, params, "any" if size is None else f"{size}", spec.family))
+        params, size, family = table_row(name) if args.build else MODELS[name]
+        params = f"{params:,}" if args.params and params is not None else ""
+        rows.append((name, params, "any" if size is None else f"{size}", family))
     header = ("name", "parameters", "resolution", "family")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
     line = "  ".join("{:<%d}" % w for w in widths)
@@ -71,10 +144,14 @@ def train_command(args):
         seed=args.seed,
         output=args.output,
         overrides=_parse_overrides(args.set),
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        augment=args.augment and args.data == "shapes",
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "
-        f"({result['num_classes']} classes, {result['val_images']} validation images)"
+        f"({result['num_classes']} classes, {result['val_images']} validation images; "
+        f"{result['seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU)"
     )
     print(f"saved: {result['output']}")
 
@@ -116,49 +193,102 @@ def explore_command(args):
     run(args)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="keras-vt", description="Vision transformers for Keras 3: models, training, tools."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default, except where there is none to show."""
 
-    p = sub.add_parser("models", help="list registered models with their parameter counts")
+    def _get_help_string(self, action):
+        if (action.default is None or action.default is False) and action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _subparser(sub, name, help):
+    p = sub.add_parser(name, help=help, description=help, formatter_class=_HelpFormatter)
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show TensorFlow/absl C++ log lines",
+    )
+    return p
+
+
+def build_parser():
+    """The `keras-vt` argument parser (imports nothing heavy).
+
+    Example:
+
+    >>> build_parser().parse_args(["train", "--epochs", "3"]).epochs
+    3
+    """
+    parser = argparse.ArgumentParser(
+        prog="keras-vt",
+        description="Vision transformers for Keras 3: models, training, tools.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow/absl C++ log lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _subparser(sub, "models", "list registered models with their parameter counts")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vit_*'")
     p.add_argument(
-        "--no-params",
-        dest="params",
-        action="store_false",
-        help="skip building each model to count its parameters (fast)",
+        "--no-params", dest="params", action="store_false", help="leave out the parameter counts"
+    )
+    p.add_argument(
+        "--build",
+        action="store_true",
+        help="build each matching full-size model and count its parameters (slow) instead of "
+        "reading the table",
     )
     p.set_defaults(func=models_command)
 
-    p = sub.add_parser("train", help="train a model on built-in data or an image folder")
-    p.add_argument("model", nargs="?", default="vit_mini_patch4_32", help="registered model name")
+    p = _subparser(sub, "train", "train a model on built-in data or an image folder")
+    p.add_argument(
+        "model", nargs="?", default="cpvt_mini_patch4_32_gap", help="registered model name"
+    )
     p.add_argument(
         "--data", default="shapes", help="'shapes' (built-in) or a folder of class folders"
     )
-    p.add_argument("--image-size", type=int, default=None, help="input side in pixels")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--image-size", type=int, default=None, help="input side (default: model's)")
+    p.add_argument("--epochs", type=int, default=8, help="passes over the training images")
+    p.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")
+    p.add_argument(
+        "--learning-rate", type=float, default=2e-3, help="peak learning rate (AdamW, cosine)"
+    )
     p.add_argument("--num-images", type=int, default=10000, help="built-in data: training images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--warmup-epochs", type=int, default=1, help="linear warm-up before the cosine decay"
+    )
+    p.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="of the cross-entropy targets (DeiT)"
+    )
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="built-in data: random flips and 90-degree rotations of every batch",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     p.add_argument("--output", default="model.keras", help="where to save the trained .keras file")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)
 
-    p = sub.add_parser("convert", help="convert a HF / timm checkpoint (local or hub) to .keras")
+    p = _subparser(
+        sub, "convert", "convert a HF / timm / OpenAI checkpoint (local or hub) to .keras"
+    )
     p.add_argument(
         "src",
-        help="Hugging Face directory (config.json + weights), timm state dict, or a hub name "
+        help="Hugging Face directory (config.json + weights), a state dict, or a hub name "
         "hf://ORG/NAME[@REVISION] / timm/NAME (downloaded through huggingface_hub's cache)",
     )
     p.add_argument("dst", help="the .keras file to write")
-    p.add_argument("--image-size", type=int, default=None, help="build at another resolution")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="build at another resolution (default: same)"
+    )
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="converter options")
     p.set_defaults(func=convert_command)
 
-    p = sub.add_parser("export", help="export a model as a SavedModel taking raw uint8 images")
+    p = _subparser(sub, "export", "export a model as a SavedModel taking raw uint8 images")
     p.add_argument("model", help="a .keras file or a registered model name")
     p.add_argument("path", help="directory of the SavedModel")
     p.add_argument("--logits", action="store_true", help="serve logits instead of probabilities")
@@ -175,9 +305,7 @@ def build_parser():
 
     from keras_vt.apps.explorer import add_explore_arguments
 
-    p = sub.add_parser(
-        "explore", help="open the Gradio explorer (attention, positions, model graph)"
-    )
+    p = _subparser(sub, "explore", "open the Gradio explorer (attention, positions, model graph)")
     add_explore_arguments(p)
     p.set_defaults(func=explore_command)
     return parser
@@ -200,12 +328,27 @@ def bench(argv):
 
 
 def main(argv=None):
+    """Runs the `keras-vt` command with `argv` (default: `sys.argv[1:]`); returns the exit code.
+
+    Example:
+
+    >>> main(["models", "vit_tiny_patch16_224"])  # doctest: +NORMALIZE_WHITESPACE
+    name                  parameters  resolution  family
+    --------------------  ----------  ----------  ------
+    vit_tiny_patch16_224  5,717,416   224         vit
+    0
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
+    verbose = "--verbose" in argv
+    if not verbose:
+        _quiet_environment()
     if argv[:1] == ["bench"]:
-        return bench(argv[1:])
+        with NativeLogFilter(enabled=not verbose):
+            return bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with NativeLogFilter(enabled=not verbose):
+            args.func(args)
     except ValueError as error:
         print(f"keras-vt: error: {error}", file=sys.stderr)
         return 2

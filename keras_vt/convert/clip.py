@@ -40,7 +40,7 @@ from keras_vt.convert.checkpoint import (
     read_hf_config,
     to_numpy,
 )
-from keras_vt.convert.vit import plan_blocks
+from keras_vt.convert.vit import HF_ACTIVATIONS, plan_blocks
 from keras_vt.layers.position import resample_positions
 
 _OPENAI_SCALARS = ("input_resolution", "context_length", "vocab_size")
@@ -163,30 +163,40 @@ def plan_clip(clip, layout, checkpoint_grid=None):
 
 def _check_hf_tower(config, tower):
     problems = []
-    if config.get("hidden_act", "quick_gelu") != "quick_gelu":
+    if config.get("hidden_act", "quick_gelu") not in HF_ACTIVATIONS:
         problems.append(
-            f"{tower} hidden_act={config['hidden_act']!r} (keras_vt's CLIP: quick_gelu)"
+            f"{tower} hidden_act={config['hidden_act']!r} (keras_vt's CLIP supports "
+            f"{sorted(HF_ACTIVATIONS)})"
         )
-    if config["intermediate_size"] != 4 * config["hidden_size"]:
-        problems.append(
-            f"{tower} intermediate_size={config['intermediate_size']} (keras_vt's CLIP: 4 x "
-            f"hidden_size = {4 * config['hidden_size']})"
-        )
-    if abs(config.get("layer_norm_eps", 1e-5) - 1e-5) > 1e-12:
-        problems.append(
-            f"{tower} layer_norm_eps={config['layer_norm_eps']} (keras_vt's CLIP: 1e-5)"
-        )
+    if config.get("num_channels", 3) != 3:
+        problems.append(f"{tower} num_channels={config['num_channels']} (keras_vt expects RGB)")
     return problems
 
 
+def _tower_options(config, prefix):
+    """MLP width, activation and LayerNorm epsilon of one tower, as `CLIP` arguments."""
+    return {
+        f"{prefix}_mlp_dim": int(config.get("intermediate_size", 4 * config["hidden_size"])),
+        f"{prefix}_activation": HF_ACTIVATIONS[config.get("hidden_act", "quick_gelu")],
+        f"{prefix}_layer_norm_epsilon": float(config.get("layer_norm_eps", 1e-5)),
+    }
+
+
 def hf_clip_config(config):
-    """keras_vt `CLIP` arguments from a Hugging Face `CLIPConfig` dict (`config.json`)."""
+    """keras_vt `CLIP` arguments from a Hugging Face `CLIPConfig` dict (`config.json`).
+
+    Any MLP width (`intermediate_size`), activation keras_vt has (`hidden_act` "quick_gelu",
+    "gelu", "gelu_new", "gelu_pytorch_tanh", "relu"), LayerNorm epsilon, image and patch size,
+    vocabulary and context length; a `ValueError` names the field otherwise.
+    """
     vision, text = config.get("vision_config", {}), config.get("text_config", {})
     problems = _check_hf_tower(vision, "vision_config") + _check_hf_tower(text, "text_config")
     if problems:
         raise ValueError("Unsupported Hugging Face CLIP config: " + "; ".join(problems) + ".")
     eos = text.get("eos_token_id", 2)
     return dict(
+        **_tower_options(vision, "vision"),
+        **_tower_options(text, "text"),
         embed_dim=config.get("projection_dim", 512),
         image_size=vision.get("image_size", 224),
         vision_layers=vision["num_hidden_layers"],
@@ -262,6 +272,25 @@ def openai_clip_config(state_dict):
         return len({m.group(1) for k in state_dict if (m := pattern.match(k))})
 
     text_width = np.shape(state_dict["ln_final.weight"])[0]
+    unmodelled = sorted(
+        {
+            match.group(1)
+            for key in state_dict
+            if (match := re.search(r"\.(ls_1|ls_2|ln_attn|ln_inner|q_norm|k_norm)\.", key))
+        }
+        | {key for key in ("visual.attn_pool.query", "text_pool") if key in state_dict}
+    )
+    if unmodelled:
+        raise ValueError(
+            f"This open_clip state dict uses parts keras_vt's CLIP does not model: {unmodelled} "
+            "(layer scale, extra attention/MLP norms, attentional pooling). Expected OpenAI's "
+            "block layout (ln_1, attn, ln_2, mlp)."
+        )
+    if "visual.transformer.resblocks.0.attn.in_proj_weight" not in state_dict:
+        raise ValueError(
+            "Not an OpenAI / open_clip CLIP state dict: expected the key "
+            "'visual.transformer.resblocks.0.attn.in_proj_weight'."
+        )
     return dict(
         embed_dim=int(np.shape(state_dict["text_projection"])[1]),
         image_size=int(grid * patch),
@@ -274,14 +303,36 @@ def openai_clip_config(state_dict):
         text_width=int(text_width),
         text_heads=int(text_width) // 64,
         text_layers=depth("transformer.resblocks."),
+        vision_mlp_dim=int(
+            np.shape(state_dict["visual.transformer.resblocks.0.mlp.c_fc.weight"])[0]
+        ),
+        text_mlp_dim=int(np.shape(state_dict["transformer.resblocks.0.mlp.c_fc.weight"])[0]),
     )
 
 
-def convert_openai_clip(source, image_size=None, dtype=None, progress=None, **config):
-    """Builds a keras_vt `CLIP` from an OpenAI CLIP state dict (file or mapping).
+def _zero_in_proj_biases(state):
+    """`state` with zero `attn.in_proj_bias` / `attn.out_proj.bias` where a block has none."""
+    state = dict(state)
+    for key in [k for k in state if k.endswith("attn.in_proj_weight")]:
+        base = key[: -len("in_proj_weight")]
+        state.setdefault(base + "in_proj_bias", np.zeros(np.shape(state[key])[0], "float32"))
+        out = base + "out_proj.weight"
+        if out in state:
+            state.setdefault(base + "out_proj.bias", np.zeros(np.shape(state[out])[0], "float32"))
+    return state
 
-    The sizes are inferred from the shapes; the numbers of heads are width / 64 as in OpenAI's
-    `build_model` unless given (`vision_heads=`, `text_heads=` in `config`).
+
+def convert_openai_clip(
+    source, image_size=None, dtype=None, progress=None, activation=None, **config
+):
+    """Builds a keras_vt `CLIP` from an OpenAI or open_clip CLIP state dict (file or mapping).
+
+    The sizes are inferred from the shapes (MLP widths included, so open_clip's `mlp_ratio` of
+    e.g. 4.9231 converts); the numbers of heads are width / 64 as in OpenAI's `build_model`
+    unless given (`vision_heads=`, `text_heads=` in `config`; open_clip's ViT-bigG-14 has head
+    width 104: `vision_heads=16`). The activation is not in a state dict: OpenAI's models and
+    open_clip's `-quickgelu` ones use QuickGELU (the default), other open_clip models exact GELU
+    (`activation="gelu"`). A block without q/k/v bias converts as zero biases.
 
     Example:
 
@@ -294,7 +345,11 @@ def convert_openai_clip(source, image_size=None, dtype=None, progress=None, **co
     else:
         state = load_state_dict(source, progress=progress)
     state = {k: v for k, v in state.items() if k not in _OPENAI_SCALARS}
+    state = {k: v for k, v in state.items() if not k.endswith("attn_mask")}
     kwargs = openai_clip_config(state)
+    state = _zero_in_proj_biases(state)
+    if activation is not None:
+        kwargs.update(vision_activation=activation, text_activation=activation)
     kwargs.update(config)
     model, grid = _clip(kwargs, image_size, dtype)
     plan_clip(model, "openai", checkpoint_grid=grid).load(state, progress=progress)

@@ -36,6 +36,14 @@ from keras_vt.convert.checkpoint import WeightPlan, hf_num_labels, load_state_di
 from keras_vt.layers.position import resample_positions
 
 # Where each part of the network lives in each layout ({i} is the block index).
+# Hugging Face `hidden_act` -> keras_vt activation (keras_vt.layers.transformer.ACTIVATIONS).
+HF_ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "quick_gelu": "quick_gelu",
+    "relu": "relu",
+}
 HF_VIT_LAYOUT = {
     "patch": "embeddings.patch_embeddings.projection",
     "cls": "embeddings.cls_token",
@@ -192,14 +200,17 @@ def _size(value, argument):
 def hf_vit_config(config):
     """`VisionTransformer` arguments from a Hugging Face ViT/DeiT `config.json` dict.
 
-    Raises a `ValueError` for options keras_vt's ViT does not have (another activation, no q/k/v
-    bias, other than 3 channels).
+    Any MLP width (`intermediate_size`) and the activations keras_vt has (`hidden_act` "gelu",
+    "gelu_new" / "gelu_pytorch_tanh", "quick_gelu", "relu") convert; `qkv_bias=False` converts as
+    zero q/k/v biases (see `zero_qkv_biases`). Raises a `ValueError` naming the field for what
+    keras_vt's ViT does not model (another activation, other than 3 channels).
     """
     problems = []
-    if config.get("hidden_act", "gelu") != "gelu":
-        problems.append(f"hidden_act={config['hidden_act']!r} (keras_vt's ViT uses exact 'gelu')")
-    if not config.get("qkv_bias", True):
-        problems.append("qkv_bias=False (keras_vt's ViT has q/k/v biases)")
+    activation = HF_ACTIVATIONS.get(config.get("hidden_act", "gelu"))
+    if activation is None:
+        problems.append(
+            f"hidden_act={config['hidden_act']!r} (keras_vt's ViT supports {sorted(HF_ACTIVATIONS)})"
+        )
     if config.get("num_channels", 3) != 3:
         problems.append(f"num_channels={config['num_channels']} (keras_vt expects RGB)")
     if problems:
@@ -224,7 +235,27 @@ def hf_vit_config(config):
         mlp_dim=config["intermediate_size"],
         num_classes=hf_num_labels(config),
         layer_norm_epsilon=config.get("layer_norm_eps", 1e-12),
+        activation=activation,
     )
+
+
+def zero_qkv_biases(state, config, prefix, layout=None):
+    """`state` with zero q/k/v biases added when the config says `qkv_bias=False`.
+
+    A projection without bias is the same function as one with a zero bias, so keras_vt's blocks
+    (which always have q/k/v biases) reproduce such checkpoints exactly.
+    """
+    if config.get("qkv_bias", True):
+        return state
+    layout = layout or HF_VIT_LAYOUT
+    state = dict(state)
+    for i in range(int(config["num_hidden_layers"])):
+        base = prefix + layout["block"].format(i=i) + "."
+        for part in layout["qkv"]:
+            key = base + part + ".bias"
+            if key not in state:
+                state[key] = np.zeros(int(config["hidden_size"]), "float32")
+    return state
 
 
 def _source(source, progress):
@@ -303,6 +334,7 @@ def convert_hf_vit(
     kwargs = hf_vit_config(config)
     model_class = _vit_class(hf_normalization(source, "inception"))
     prefix = "vit." if any(k.startswith("vit.") for k in state) else ""
+    state = zero_qkv_biases(state, config, prefix)
     has_head = "classifier.weight" in state
     include_top = has_head if include_top is None else include_top
     if include_top and not has_head:
@@ -420,6 +452,7 @@ def convert_hf_deit(
     _check_model_type(config, ("deit",))
     kwargs = hf_vit_config(config)
     prefix = "deit." if any(k.startswith("deit.") for k in state) else ""
+    state = zero_qkv_biases(state, config, prefix)
     if "cls_classifier.weight" in state:
         heads = [("head", "cls_classifier"), ("head_dist", "distillation_classifier")]
     elif "classifier.weight" in state:
@@ -548,6 +581,10 @@ def convert_timm_vit(
     if family not in ("vit", "deit"):
         raise ValueError(f"Unknown family={family!r}: expected 'vit' or 'deit'.")
     state = _timm_state(source, progress)
+    if "blocks.0.attn.qkv.weight" in state and "blocks.0.attn.qkv.bias" not in state:
+        # timm's qkv_bias=False: a zero bias is the same function.
+        for key in [k for k in state if re.fullmatch(r"blocks\.\d+\.attn\.qkv\.weight", k)]:
+            state[key[: -len("weight")] + "bias"] = np.zeros(np.shape(state[key])[0], "float32")
     distilled = "dist_token" in state
     inferred = timm_vit_config(state, num_heads=config.pop("num_heads", None))
     checkpoint_grid = image_grid_of(inferred["image_size"], inferred["patch_size"])

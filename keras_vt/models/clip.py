@@ -102,6 +102,12 @@ class CLIP(PairedInputs, FunctionalModel):
         "eot_token_id",
         "logit_scale_init",
         "max_logit_scale",
+        "vision_mlp_dim",
+        "text_mlp_dim",
+        "vision_activation",
+        "text_activation",
+        "vision_layer_norm_epsilon",
+        "text_layer_norm_epsilon",
     )
 
     def __init__(
@@ -120,6 +126,12 @@ class CLIP(PairedInputs, FunctionalModel):
         eot_token_id=None,
         logit_scale_init=math.log(1 / 0.07),
         max_logit_scale=100.0,
+        vision_mlp_dim=None,
+        text_mlp_dim=None,
+        vision_activation="quick_gelu",
+        text_activation="quick_gelu",
+        vision_layer_norm_epsilon=LN_EPS,
+        text_layer_norm_epsilon=LN_EPS,
         dtype=None,
         name=None,
         **kwargs,
@@ -138,6 +150,9 @@ class CLIP(PairedInputs, FunctionalModel):
                 depth=vision_layers,
                 num_heads=vision_heads or vision_width // 64,
                 embed_dim=embed_dim,
+                layer_norm_epsilon=vision_layer_norm_epsilon,
+                mlp_dim=vision_mlp_dim,
+                activation=vision_activation,
                 dtype=dtype,
                 name="image_encoder",
             )
@@ -160,6 +175,9 @@ class CLIP(PairedInputs, FunctionalModel):
             num_heads=text_heads,
             embed_dim=embed_dim,
             eot_token_id=eot_token_id,
+            layer_norm_epsilon=text_layer_norm_epsilon,
+            mlp_dim=text_mlp_dim,
+            activation=text_activation,
             dtype=dtype,
             name="text_encoder",
         )

@@ -6,6 +6,7 @@ from keras_vt import layers
 from keras_vt.layers import checks
 from keras_vt.models import encoder
 from keras_vt.models.base import FunctionalModel
+from keras_vt.models.common import check_mlp
 from keras_vt.models.text_encoder import LN_EPS
 
 
@@ -29,7 +30,7 @@ class CLIPVisionTransformer(FunctionalModel):
     normalization = "clip"
 
     config_keys = ("image_size", "patch_size", "width", "depth", "num_heads", "embed_dim")
-    config_keys += ("layer_norm_epsilon",)
+    config_keys += ("layer_norm_epsilon", "mlp_dim", "activation")
 
     def __init__(
         self,
@@ -40,11 +41,14 @@ class CLIPVisionTransformer(FunctionalModel):
         num_heads=12,
         embed_dim=512,
         layer_norm_epsilon=LN_EPS,
+        mlp_dim=None,
+        activation="quick_gelu",
         dtype=None,
         name=None,
         **kwargs,
     ):
         grid = checks.image_grid(image_size, patch_size)
+        mlp_dim = check_mlp(mlp_dim, width, activation)
         normal = keras.initializers.RandomNormal(stddev=width**-0.5)
         images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
         x = encoder.vit_encoder(
@@ -53,7 +57,7 @@ class CLIPVisionTransformer(FunctionalModel):
             width,
             depth,
             num_heads,
-            4 * width,
+            mlp_dim,
             patch_bias=False,
             prefix_name="class_embedding",
             token_initializer=normal,
@@ -61,7 +65,7 @@ class CLIPVisionTransformer(FunctionalModel):
             pre_norm=True,
             norm_name="ln_post",
             layer_norm_epsilon=layer_norm_epsilon,
-            activation="quick_gelu",
+            activation=activation,
             dtype=dtype,
         )
         x = keras.layers.Dense(

@@ -5,6 +5,7 @@ each other.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 # ViT's sizes, shared by DeiT and CPVT. name: (hidden_dim, mlp_dim, num_heads, depth); head
@@ -141,3 +142,26 @@ class AuxiliaryHeads:
         if isinstance(y_pred, (list, tuple)):
             y_pred = self.combine(*y_pred)
         return super().compute_metrics(x, y, y_pred, sample_weight)
+
+
+def check_mlp(mlp_dim, width, activation):
+    """The MLP width of a tower (None: 4 x `width`), checked with its `activation`.
+
+    Real checkpoints use other ratios than 4 (open_clip's ViT-bigG-14: 4.9231), and exact GELU
+    as well as QuickGELU (open_clip's models trained on LAION).
+
+    Example:
+
+    >>> keras_vt.models.common.check_mlp(None, 64, "quick_gelu")
+    256
+    """
+    from keras_vt.layers.transformer import get_activation
+
+    if mlp_dim is None:
+        mlp_dim = 4 * int(width)
+    if isinstance(mlp_dim, bool) or not isinstance(mlp_dim, (int, np.integer)) or mlp_dim < 1:
+        raise ValueError(
+            f"Expected mlp_dim as a positive int (or None: 4 x width), got {mlp_dim!r}."
+        )
+    get_activation(activation)
+    return int(mlp_dim)

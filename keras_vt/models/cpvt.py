@@ -85,3 +85,15 @@ for _size in ("tiny", "small", "base"):
         config=dict(_config, pooling="gap"),
         tiny=CPVT_TINY,
     )
+
+# A CPU-sized CPVT-GAP for 32 px images (4x4 patches, an 8x8 grid, no class token): the quick
+# start's default (`keras-vt train`). Not from the paper: width 64, 4 blocks, MLP ratio 2.
+register(
+    "cpvt_mini_patch4_32_gap",
+    CPVT,
+    family="cpvt",
+    config=dict(
+        image_size=32, patch_size=4, hidden_dim=64, depth=4, num_heads=4, mlp_dim=128, pooling="gap"
+    ),
+    tiny=CPVT_TINY,
+)

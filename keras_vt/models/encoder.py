@@ -25,6 +25,7 @@ import keras
 
 from keras_vt import layers
 from keras_vt.layers import checks
+from keras_vt.layers.transformer import get_activation
 from keras_vt.models import common
 from keras_vt.models.base import FunctionalModel
 
@@ -271,6 +272,8 @@ class VisionTransformer(FunctionalModel):
         position_initializer: initializer of the position table (default: normal, std 0.02;
             DeiT: truncated normal, std 0.02).
         positions: "learned" (default) or "sincos" (fixed 2-D sin-cos table, no weights).
+        activation: MLP activation, "gelu" (exact, as ViT), "gelu_tanh", "quick_gelu" or "relu"
+            (for converted checkpoints that use another).
         dtype: dtype policy, e.g. "float32", "bfloat16" or "mixed_bfloat16".
 
     Example:
@@ -287,7 +290,11 @@ class VisionTransformer(FunctionalModel):
 
     head_keys = ("num_classes", "include_top", "pooling")
     config_keys = (
-        common.ENCODER_KEYS + head_keys + common.TRAINING_KEYS + common.INIT_KEYS + ("positions",)
+        common.ENCODER_KEYS
+        + head_keys
+        + common.TRAINING_KEYS
+        + common.INIT_KEYS
+        + ("positions", "activation")
     )
 
     def __init__(
@@ -310,11 +317,13 @@ class VisionTransformer(FunctionalModel):
         token_initializer=None,
         position_initializer=None,
         positions="learned",
+        activation="gelu",
         dtype=None,
         name=None,
         **kwargs,
     ):
         grid = checks.image_grid(image_size, patch_size)
+        get_activation(activation)
         checks.check_num_classes(num_classes)
         checks.check_choice("pooling", pooling, self.poolings)
         checks.check_choice("positions", positions, self.position_choices)
@@ -341,6 +350,7 @@ class VisionTransformer(FunctionalModel):
             attention_dropout=attention_dropout,
             drop_path_rate=drop_path_rate,
             layer_norm_epsilon=layer_norm_epsilon,
+            activation=activation,
             dtype=dtype,
         )
         outputs = self.build_head(

@@ -11,6 +11,7 @@ from keras import ops
 from keras_vt import layers
 from keras_vt.layers.base import Layer
 from keras_vt.models.base import FunctionalModel
+from keras_vt.models.common import check_mlp
 
 LN_EPS = 1e-5
 
@@ -115,6 +116,8 @@ class CLIPTextEncoder(FunctionalModel):
         "embed_dim",
         "eot_token_id",
         "layer_norm_epsilon",
+        "mlp_dim",
+        "activation",
     )
 
     def __init__(
@@ -127,6 +130,8 @@ class CLIPTextEncoder(FunctionalModel):
         embed_dim=512,
         eot_token_id=None,
         layer_norm_epsilon=LN_EPS,
+        mlp_dim=None,
+        activation="quick_gelu",
         dtype=None,
         name=None,
         **kwargs,
@@ -138,6 +143,7 @@ class CLIPTextEncoder(FunctionalModel):
             raise ValueError(
                 f"Expected vocabulary_size >= 3, got vocabulary_size={vocabulary_size}."
             )
+        mlp_dim = check_mlp(mlp_dim, width, activation)
         token_ids = keras.Input((context_length,), dtype="int32", name="token_ids")
         x = keras.layers.Embedding(
             vocabulary_size,
@@ -157,9 +163,9 @@ class CLIPTextEncoder(FunctionalModel):
             x,
             depth,
             num_heads=num_heads,
-            mlp_dim=4 * width,
+            mlp_dim=mlp_dim,
             layer_norm_epsilon=layer_norm_epsilon,
-            activation="quick_gelu",
+            activation=activation,
             causal=True,
             dtype=dtype,
         )
