@@ -1,6 +1,15 @@
 """Model families. Importing this package registers every named configuration."""
 
-from keras_vt.models import clip, cnn, cpvt, cvt, deit, vit
+from keras_vt.models import (
+    captioner,  # noqa: E402
+    clip,
+    cnn,
+    cpvt,
+    cvt,
+    deit,
+    vit,
+)
+from keras_vt.models.captioner import ShowAttendTell  # noqa: E402
 from keras_vt.models.clip import CLIP
 from keras_vt.models.cnn import ResNet
 from keras_vt.models.cpvt import CPVT
