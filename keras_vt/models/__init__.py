@@ -1,15 +1,6 @@
 """Model families. Importing this package registers every named configuration."""
 
-from keras_vt.models import (
-    captioner,  # noqa: E402
-    clip,
-    cnn,
-    cpvt,
-    cvt,
-    deit,
-    vit,
-)
-from keras_vt.models.captioner import ShowAttendTell  # noqa: E402
+from keras_vt.models import clip, cnn, cpvt, cvt, deit, vit
 from keras_vt.models.clip import CLIP
 from keras_vt.models.cnn import ResNet
 from keras_vt.models.cpvt import CPVT
@@ -18,3 +9,5 @@ from keras_vt.models.deit import DeiT, DistilledDeiT
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
 from keras_vt.models.resolution import resize
 from keras_vt.models.vit import VisionTransformer
+from keras_vt.models import captioner  # noqa: E402, F401, I001
+from keras_vt.models.captioner import ShowAttendTell  # noqa: E402, F401, I001
