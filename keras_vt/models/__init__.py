@@ -9,5 +9,7 @@ from keras_vt.models.deit import DeiT, DistilledDeiT
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
 from keras_vt.models.resolution import resize
 from keras_vt.models.vit import VisionTransformer
-from keras_vt.models import captioner  # noqa: E402, F401, I001
-from keras_vt.models.captioner import ShowAttendTell  # noqa: E402, F401, I001
+
+# isort: split
+from keras_vt.models import captioner  # noqa: F401
+from keras_vt.models.captioner import ShowAttendTell
