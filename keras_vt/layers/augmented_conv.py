@@ -169,7 +169,8 @@ class AttentionAugmentedConv2D(Layer):
             v,
             1.0,
             bias=bias,
-            fused=not return_attention_scores,
+            # The fused kernel needs equal query and value depths per head (JAX).
+            fused=not return_attention_scores and dkh == dvh,
         )
         out = self.attn_out(ops.reshape(out, (batch, height, width, self.value_dim)))
         return out, scores

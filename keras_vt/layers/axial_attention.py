@@ -116,14 +116,9 @@ class AxialAttention1D(Layer):
             rel_k = _relative_table(ops.cast(self.rel_k, q.dtype), self._length)
             bias = ops.einsum("bond,opd->bnop", q, rel_q) + ops.einsum("bpnd,opd->bnop", k, rel_k)
             bias = ops.cast(bias, "float32") * scale
-        out, scores = attend(
-            q,
-            k,
-            v,
-            scale,
-            bias=bias,
-            fused=not (return_attention_scores or self.position_sensitive),
-        )
+        # The fused kernel needs equal query and value depths (JAX); Axial-DeepLab's differ.
+        explicit = return_attention_scores or self.position_sensitive or self._dk != self._dv
+        out, scores = attend(q, k, v, scale, bias=bias, fused=not explicit)
         if self.position_sensitive:
             rel_v = _relative_table(ops.cast(self.rel_v, v.dtype), self._length)
             out = out + ops.einsum("bnop,opd->bond", ops.cast(scores, v.dtype), rel_v)

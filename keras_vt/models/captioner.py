@@ -526,6 +526,27 @@ class ShowAttendTell(FunctionalModel):
             )
         return loss
 
+    def score(self, images, caption_ids):
+        """Per-word log-probabilities (batch, context_length - 1) of captions under teacher forcing.
+
+        Entry t is log p(word t+1 | image, words 0..t); 0 where the target is padding. Hard
+        attention reads its most likely location (inference mode).
+
+        Example:
+
+        >>> model = keras_vt.create_model("show_attend_tell", tiny=True)
+        >>> images = np.zeros((1, model.image_size, model.image_size, 3), "float32")
+        >>> model.score(images, model.tokenize(["a red star"])).shape
+        (1, 9)
+        """
+        features = self.encoder_model(ops.convert_to_tensor(images, "float32"), training=False)
+        ids = ops.cast(ops.convert_to_tensor(caption_ids), "int32")
+        out = self.decoder.teacher_forcing(features, ids, training=False)
+        targets = ids[:, 1:]
+        log_probs = ops.log_softmax(ops.cast(out["logits"], "float32"), axis=-1)
+        token = ops.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+        return token * ops.cast(ops.not_equal(targets, 0), "float32")
+
     # === Decoding ===
 
     def generate(self, images, max_length=None, beam_width=1, return_attention=False):
