@@ -478,11 +478,18 @@ class ShowAttendTell(FunctionalModel):
 
     # === Training ===
 
-    def call(self, inputs, training=None, mask=None):
+    @staticmethod
+    def _images(inputs):
         # `fit((images, caption_ids))` hands the pair to the model: the graph reads the images.
-        if isinstance(inputs, (tuple, list)):
-            inputs = inputs[0]
-        return super().call(inputs, training=training, mask=mask)
+        if isinstance(inputs, (tuple, list)) and len(inputs) == 2:
+            return inputs[0]
+        return inputs
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(self._images(inputs), *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        return super().call(self._images(inputs), training=training, mask=mask)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y is None and isinstance(x, (tuple, list)) and len(x) == 2:
