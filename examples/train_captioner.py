@@ -119,27 +119,38 @@ def main():
     parser.add_argument("--attention", nargs="+", default=["soft", "hard"])
     parser.add_argument("--quick", action="store_true", help="a smoke run (tiny data, 1 seed)")
     parser.add_argument("--out", default="benchmarks/results/captioner")
+    parser.add_argument(
+        "--from-log",
+        help="write the results files from the JSON lines an interrupted run printed (partial)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.train, args.test, args.budget, args.seeds = 200, 50, 10.0, [0]
 
     load_before = os.getloadavg()
     start = time.perf_counter()
-    train = load(args.train, args.image_size, seed=1000)
-    test = load(args.test, args.image_size, seed=2000)  # held-out images (another seed)
     results = []
-    for seed in args.seeds:
-        for attention in args.attention:
-            result = run(attention, seed, train, test, args)
-            print(json.dumps({k: v for k, v in result.items() if k != "examples"}), flush=True)
-            results.append(result)
+    if args.from_log:
+        with open(args.from_log) as f:
+            results = [json.loads(line) for line in f if line.startswith('{"attention"')]
+        for r in results:
+            r.setdefault("examples", [])
+    else:
+        train = load(args.train, args.image_size, seed=1000)
+        test = load(args.test, args.image_size, seed=2000)  # held-out images (another seed)
+        for seed in args.seeds:
+            for attention in args.attention:
+                result = run(attention, seed, train, test, args)
+                print(json.dumps(result), flush=True)
+                results.append(result)
     record = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores",
         "backend": keras.backend.backend(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "wall_seconds": round(time.perf_counter() - start, 1),
+        "wall_seconds": None if args.from_log else round(time.perf_counter() - start, 1),
+        "partial_from_log": args.from_log,
         "config": {**MODEL, **{k: v for k, v in vars(args).items() if k != "out"}},
         "results": results,
     }
@@ -151,7 +162,13 @@ def main():
         "",
         f"{record['machine']}, backend {record['backend']}, load average "
         f"{record['load_average_before']} -> {record['load_average_after']} (shared machine), "
-        f"{record['wall_seconds']:.0f} s in all. {args.train} training / {args.test} held-out "
+        + (
+            f"Partial: summarised from the runs that finished ({args.from_log}); the load "
+            "average is the one at summary time. "
+            if args.from_log
+            else f"{record['wall_seconds']:.0f} s in all. "
+        )
+        + f"{args.train} training / {args.test} held-out "
         f"images at {args.image_size} px, {args.budget:.0f} s of training per run, greedy "
         "decoding, one reference caption per image. Mean ± standard deviation over seeds.",
         "",
