@@ -424,7 +424,9 @@ class ShowAttendTell(FunctionalModel):
             dtype=dtype,
         )
         token_ids = decoder(features)
-        super().__init__(images, [token_ids, features], name=name or "show_attend_tell", **kwargs)
+        super().__init__(
+            images, [token_ids, features], name=name or "show_attend_tell", dtype=dtype, **kwargs
+        )
         self.keep_config(locals())
         self.vocabulary_size = len(vocabulary)
         self.start_id, self.end_id = vocabulary.index(START), vocabulary.index(END)
