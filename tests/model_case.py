@@ -221,3 +221,36 @@ def check_dtype_policy_round_trip(case):
     want = to_numpy(keras.ops.cast(case.output(model, x), "float32"))
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, want, atol=1e-2, rtol=1e-2)
+
+
+
+class CaptionerCase(ModelCase):
+    """Show-Attend-Tell: (images, caption_ids) pairs, no targets; the checked output is the
+    per-word log-likelihood of the captions (`num_classes` of the checks sets their length)."""
+
+    def build(self, num_classes=None, **overrides):
+        if num_classes is not None:
+            overrides["context_length"] = num_classes + 1
+        return keras_vt.create_model(self.spec.name, tiny=True, **overrides)
+
+    def inputs(self, model, batch=2, seed=0):
+        images = super().inputs(model, batch, seed)
+        rng = np.random.default_rng(seed + 2)
+        ids = rng.integers(3, model.vocabulary_size, size=(batch, model.context_length))
+        ids[:, 0] = model.start_id
+        return images, ids.astype("int32")
+
+    def targets(self, model, batch=2, seed=0):
+        return None
+
+    def output(self, model, x, training=False):
+        return model.score(*x)
+
+    def loss(self, model, x, y):
+        return model.compute_loss(x=x, y_pred=model(x[0]), training=False)
+
+    def fit(self, model, x, y):
+        model.fit(x, batch_size=len(x[0]), epochs=1, verbose=0)
+
+
+CASES["captioner"] = CaptionerCase

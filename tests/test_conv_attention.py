@@ -43,7 +43,7 @@ def dense(layer, x):
 MAP_LAYERS = {
     "non_local": (lambda: NonLocalBlock(), [-1]),
     "non_local_full": (lambda: NonLocalBlock(inter_channels=3, sub_sample=False), [-1]),
-    "double": (lambda: DoubleAttention(feature_channels=4, num_descriptors=3), [1, -1]),
+    "double": (lambda: DoubleAttention(feature_channels=4, num_descriptors=3), [-1, -1]),
     "augmented": (
         lambda: AttentionAugmentedConv2D(12, 3, key_dim=8, value_dim=4, num_heads=2),
         [-1],
@@ -128,7 +128,7 @@ def test_non_local_by_hand(sub_sample):
     expected = x + y.reshape(1, 4, 4, 6)
 
     got, scores = layer(x, return_attention_scores=True)
-    np.testing.assert_allclose(np_(scores)[0], attention, atol=1e-5)
+    np.testing.assert_allclose(np_(scores)[0, 0], attention, atol=1e-5)
     np.testing.assert_allclose(np_(got), expected, atol=1e-5)
 
 
@@ -222,7 +222,7 @@ def test_local_self_attention_by_hand():
                 weights = softmax(np.array(logits))
                 expected_scores = np.zeros(ksize * ksize)
                 expected_scores[slots] = weights
-                np.testing.assert_allclose(scores[n, i, j], expected_scores, atol=1e-5)
+                np.testing.assert_allclose(scores[n, i * width + j], expected_scores, atol=1e-5)
                 expected = weights @ np.array(values)
                 np.testing.assert_allclose(
                     got[i, j, n * depth : (n + 1) * depth], expected, atol=1e-5
@@ -263,7 +263,9 @@ def test_axial_attention_1d_by_hand(axis, position_sensitive):
                         logits[p] += k[p, n] @ np_(layer.rel_k)[offset]
                         values[p] += np_(layer.rel_v)[offset]
                 weights = softmax(logits / np.sqrt(dk))
-                np.testing.assert_allclose(scores[m, n, o], weights, atol=1e-5)
+                # Rows are pixels, row-major: (row, column) = (o, m) for height, (m, o) for width.
+                pixel = o * 4 + m if axis == "height" else m * 4 + o
+                np.testing.assert_allclose(scores[n, pixel], weights, atol=1e-5)
                 expected[m, o, n * dv : (n + 1) * dv] = weights @ values
     if axis == "height":
         expected = expected.transpose(1, 0, 2)

@@ -98,6 +98,7 @@ class MultiHeadSelfAttention(AttentionLayer):
     ((2, 197, 192), (2, 3, 197, 197))
     """
 
+    returns_attention_scores = True
     config_keys = ("num_heads", "key_dim", "use_bias", "dropout", "scale", "causal", "fused")
 
     def __init__(
@@ -196,6 +197,7 @@ class MultiHeadCrossAttention(AttentionLayer):
     ((2, 7, 8), (2, 2, 7, 5))
     """
 
+    returns_attention_scores = True
     config_keys = ("num_heads", "key_dim", "use_bias", "dropout", "scale", "fused")
 
     def __init__(

@@ -10,3 +10,7 @@ from keras_vt.models.registry import create_model, get_spec, list_models, load_w
 from keras_vt.models.resolution import resize
 from keras_vt.models.text import BertEncoder
 from keras_vt.models.vit import VisionTransformer
+
+# isort: split
+from keras_vt.models import captioner  # noqa: F401
+from keras_vt.models.captioner import ShowAttendTell

@@ -33,7 +33,11 @@ import keras
 from keras import layers
 
 from keras_vt.layers import checks
-from keras_vt.layers.conv_attention import AttentionAugmentedConv2D
+from keras_vt.layers.augmented_conv import AttentionAugmentedConv2D
+from keras_vt.layers.axial_attention import AxialAttention
+from keras_vt.layers.double_attention import DoubleAttention
+from keras_vt.layers.local_attention import LocalSelfAttention2D
+from keras_vt.layers.non_local import NonLocalBlock
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 
@@ -109,7 +113,7 @@ def _bn(x, name, dtype, zero_gamma=False):
     )(x)
 
 
-def _basic_block(x, width, strides, project, name, dtype, zero_init_residual, conv3x3):
+def _basic_block(x, width, strides, project, name, dtype, zero_init_residual, conv3x3, expansion=1):
     shortcut = x
     y = conv3x3(x, width, strides, f"{name}_conv1")
     y = _bn(y, f"{name}_bn1", dtype)
@@ -123,7 +127,9 @@ def _basic_block(x, width, strides, project, name, dtype, zero_init_residual, co
     return layers.ReLU(name=f"{name}_out", dtype=dtype)(y)
 
 
-def _bottleneck_block(x, width, strides, project, name, dtype, zero_init_residual, conv3x3):
+def _bottleneck_block(
+    x, width, strides, project, name, dtype, zero_init_residual, conv3x3, expansion=4
+):
     shortcut = x
     y = _conv(x, width, 1, 1, f"{name}_conv1", dtype)
     y = _bn(y, f"{name}_bn1", dtype)
@@ -131,10 +137,10 @@ def _bottleneck_block(x, width, strides, project, name, dtype, zero_init_residua
     y = conv3x3(y, width, strides, f"{name}_conv2")  # v1.5: the stride sits on the 3x3.
     y = _bn(y, f"{name}_bn2", dtype)
     y = layers.ReLU(name=f"{name}_relu2", dtype=dtype)(y)
-    y = _conv(y, width * 4, 1, 1, f"{name}_conv3", dtype)
+    y = _conv(y, width * expansion, 1, 1, f"{name}_conv3", dtype)
     y = _bn(y, f"{name}_bn3", dtype, zero_gamma=zero_init_residual)
     if project:
-        shortcut = _conv(x, width * 4, 1, strides, f"{name}_downsample_conv", dtype)
+        shortcut = _conv(x, width * expansion, 1, strides, f"{name}_downsample_conv", dtype)
         shortcut = _bn(shortcut, f"{name}_downsample_bn", dtype)
     y = layers.Add(name=f"{name}_add", dtype=dtype)([y, shortcut])
     return layers.ReLU(name=f"{name}_out", dtype=dtype)(y)
@@ -172,6 +178,39 @@ def _augmented_conv3x3(key_ratio, value_ratio, num_heads, relative, dtype):
     return conv3x3
 
 
+def _pooled(x, strides, name, dtype):
+    """SASA's and Axial-DeepLab's downsampling: attention at full resolution, then 2x2 average."""
+    if strides == 1:
+        return x
+    return layers.AveragePooling2D(strides, name=f"{name}_pool", dtype=dtype)(x)
+
+
+def _local_conv3x3(kernel_size, num_heads, dtype):
+    """Stand-alone local self-attention in place of a 3x3 convolution (Ramachandran et al.)."""
+
+    def conv3x3(x, width, strides, name):
+        y = LocalSelfAttention2D(
+            width, kernel_size=kernel_size, num_heads=num_heads, name=f"{name}_local", dtype=dtype
+        )(x)
+        return _pooled(y, strides, name, dtype)
+
+    return conv3x3
+
+
+def _axial_conv3x3(num_heads, dtype):
+    """Axial attention (height, then width; position-sensitive) in place of a 3x3 convolution."""
+
+    def conv3x3(x, width, strides, name):
+        y = AxialAttention(filters=width, num_heads=num_heads, name=f"{name}_axial", dtype=dtype)(x)
+        return _pooled(y, strides, name, dtype)
+
+    return conv3x3
+
+
+ATTENTION_LAYERS = ("augmented", "local", "axial")
+INSERTED_ATTENTIONS = (None, "non_local", "double")
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
 class ResNet(FunctionalModel):
     """ResNet image classifier in the torchvision layout (v1.5: stride on the 3x3 convolution).
@@ -199,6 +238,17 @@ class ResNet(FunctionalModel):
         attention_value_ratio: υ, the attention channels as a fraction of the width.
         attention_heads: heads of each augmented convolution.
         attention_relative: 2-D relative position logits in the augmented convolutions.
+        attention_layer: what replaces the 3x3 convolutions of `attention_stages`:
+            `"augmented"` (AA-conv, the default), `"local"` (SASA's k x k local self-attention,
+            stride by 2x2 average pooling) or `"axial"` (Axial-DeepLab's height-then-width
+            position-sensitive attention, stride by average pooling).
+        attention_kernel_size: window of the local attention (SASA: 7).
+        inserted_attention: `None`, `"non_local"` (`NonLocalBlock`) or `"double"`
+            (`DoubleAttention`): a residual attention block inserted after the blocks named in
+            `inserted_after`.
+        inserted_after: `(stage, block_index)` pairs (stages from 1, blocks from 0).
+        expansion: bottleneck expansion (output width / inner width); defaults to 4
+            (1 for basic blocks). Axial-ResNets use 2.
         dtype: dtype policy name for every layer, e.g. `"float32"` or `"mixed_bfloat16"`.
             The logits are always float32.
         name: model name.
@@ -240,6 +290,11 @@ class ResNet(FunctionalModel):
         "attention_value_ratio",
         "attention_heads",
         "attention_relative",
+        "attention_layer",
+        "attention_kernel_size",
+        "inserted_attention",
+        "inserted_after",
+        "expansion",
     )
 
     def __init__(
@@ -259,6 +314,11 @@ class ResNet(FunctionalModel):
         attention_value_ratio=0.1,
         attention_heads=8,
         attention_relative=True,
+        attention_layer="augmented",
+        attention_kernel_size=7,
+        inserted_attention=None,
+        inserted_after=(),
+        expansion=None,
         dtype=None,
         name=None,
         **kwargs,
@@ -311,6 +371,36 @@ class ResNet(FunctionalModel):
             if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
                 raise ValueError(f"Invalid {arg}: {arg}={ratio!r}. Expected a number in (0, 1].")
         _check_int("attention_heads", attention_heads, 1, "a positive int")
+        if attention_layer not in ATTENTION_LAYERS:
+            raise ValueError(
+                f"Unknown attention_layer: attention_layer={attention_layer!r}. Expected one of "
+                f"{ATTENTION_LAYERS}."
+            )
+        _check_int("attention_kernel_size", attention_kernel_size, 1, "a positive odd int")
+        if inserted_attention not in INSERTED_ATTENTIONS:
+            raise ValueError(
+                f"Unknown inserted_attention: inserted_attention={inserted_attention!r}. Expected "
+                f"one of {INSERTED_ATTENTIONS}."
+            )
+        inserted_after = tuple(tuple(p) for p in (inserted_after or ()))
+        for stage_block in inserted_after:
+            if (
+                len(stage_block) != 2
+                or not 1 <= stage_block[0] <= len(depths)
+                or not 0 <= stage_block[1] < depths[stage_block[0] - 1]
+            ):
+                raise ValueError(
+                    f"Invalid inserted_after: inserted_after={inserted_after!r}. Expected "
+                    f"(stage, block) pairs of existing blocks (depths={depths})."
+                )
+        if inserted_after and inserted_attention is None:
+            raise ValueError(
+                f"Invalid inserted_after: inserted_after={inserted_after!r} with "
+                "inserted_attention=None. Expected inserted_attention='non_local' or 'double'."
+            )
+        if expansion is None:
+            expansion = BLOCK_EXPANSION[block]
+        _check_int("expansion", expansion, 1, "a positive int or None")
 
         # === Functional graph ===
         inputs = keras.Input(shape=(image_size, image_size, 3), name="images")
@@ -327,14 +417,22 @@ class ResNet(FunctionalModel):
             x = layers.MaxPooling2D(3, strides=2, name="maxpool", dtype=dtype)(x)
 
         block_fn = _BLOCKS[block]
-        expansion = BLOCK_EXPANSION[block]
 
         def plain_conv3x3(x, width, strides, name):
             return _conv(x, width, 3, strides, name, dtype)
 
-        augmented_conv3x3 = _augmented_conv3x3(
-            attention_key_ratio, attention_value_ratio, attention_heads, attention_relative, dtype
-        )
+        if attention_layer == "local":
+            augmented_conv3x3 = _local_conv3x3(attention_kernel_size, attention_heads, dtype)
+        elif attention_layer == "axial":
+            augmented_conv3x3 = _axial_conv3x3(attention_heads, dtype)
+        else:
+            augmented_conv3x3 = _augmented_conv3x3(
+                attention_key_ratio,
+                attention_value_ratio,
+                attention_heads,
+                attention_relative,
+                dtype,
+            )
         channels = stem_width
         for stage, (depth, width) in enumerate(zip(depths, widths), start=1):
             conv3x3 = augmented_conv3x3 if stage in attention_stages else plain_conv3x3
@@ -350,8 +448,14 @@ class ResNet(FunctionalModel):
                     dtype,
                     zero_init_residual,
                     conv3x3,
+                    expansion,
                 )
                 channels = width * expansion
+                if (stage, index) in inserted_after:
+                    inserted = (
+                        NonLocalBlock if inserted_attention == "non_local" else DoubleAttention
+                    )
+                    x = inserted(name=f"layer{stage}_{index}_{inserted_attention}", dtype=dtype)(x)
 
         if pooling == "avg":
             x = layers.GlobalAveragePooling2D(name="avgpool", dtype=dtype)(x)
@@ -409,4 +513,77 @@ for _name, _config in AA_RESNET_SIZES.items():
         family="cnn",
         config={**_config, "name": _name},
         tiny={"depths": _TINY[_name.removeprefix("aa_")]["depths"], **_AA_TINY},
+    )
+
+# Attention ResNets of the lecture (Wang et al. 2018; Chen et al. 2018; Ramachandran et al. 2019;
+# Wang et al. 2020). Parameter counts (224 px, 1000 classes, trainable) and their differences
+# from the papers' are in the README's model table; `tests/test_attention_resnets.py` counts them.
+#
+# - nonlocal_resnet50: the image (video-free, 2-D) variant of the Kinetics placement: 5 non-local
+#   blocks (embedded Gaussian, θ/φ/g to C/2, φ and g 2x2 max-pooled, BN γ = 0) after every other
+#   block of res3 (blocks 1, 3) and res4 (blocks 1, 3, 5).
+# - a2_resnet50: the same 5 places with double-attention blocks (c_m = c_n = C/4).
+# - sasa_resnet26/50: every bottleneck 3x3 convolution (stages 1-4, the convolutional stem kept:
+#   the paper's "conv stem + attention") is 7x7 local self-attention with 8 heads; strided blocks
+#   attend at full resolution and 2x2 average-pool.
+# - axial_resnet26s/50s: Axial-DeepLab's "S" ResNets (axialnet.py, s = 0.5): stem 32, inner widths
+#   64/128/256/512, expansion 2, depths (1, 2, 4, 1) and (3, 4, 6, 3); every 3x3 convolution is
+#   position-sensitive axial attention with 8 heads.
+_FIVE_PLACES = ((2, 1), (2, 3), (3, 1), (3, 3), (3, 5))
+ATTENTION_RESNET_SIZES = {
+    "nonlocal_resnet50": {
+        **RESNET_SIZES["resnet50"],
+        "inserted_attention": "non_local",
+        "inserted_after": _FIVE_PLACES,
+    },
+    "a2_resnet50": {
+        **RESNET_SIZES["resnet50"],
+        "inserted_attention": "double",
+        "inserted_after": _FIVE_PLACES,
+    },
+    "sasa_resnet26": {
+        **RESNET_SIZES["resnet26"],
+        "attention_stages": (1, 2, 3, 4),
+        "attention_layer": "local",
+    },
+    "sasa_resnet50": {
+        **RESNET_SIZES["resnet50"],
+        "attention_stages": (1, 2, 3, 4),
+        "attention_layer": "local",
+    },
+    "axial_resnet26s": {
+        "depths": (1, 2, 4, 1),
+        "block": "bottleneck",
+        "widths": (64, 128, 256, 512),
+        "stem_width": 32,
+        "expansion": 2,
+        "attention_stages": (1, 2, 3, 4),
+        "attention_layer": "axial",
+    },
+    "axial_resnet50s": {
+        "depths": (3, 4, 6, 3),
+        "block": "bottleneck",
+        "widths": (64, 128, 256, 512),
+        "stem_width": 32,
+        "expansion": 2,
+        "attention_stages": (1, 2, 3, 4),
+        "attention_layer": "axial",
+    },
+}
+_ATTENTION_TINY = {
+    "nonlocal_resnet50": {"depths": (1, 2, 2, 1), "inserted_after": ((2, 1), (3, 1))},
+    "a2_resnet50": {"depths": (1, 2, 2, 1), "inserted_after": ((2, 1), (3, 1))},
+    "sasa_resnet26": {"depths": (1, 1, 1, 1), "attention_kernel_size": 3},
+    "sasa_resnet50": {"depths": (1, 1, 2, 1), "attention_kernel_size": 3},
+    "axial_resnet26s": {"depths": (1, 1, 1, 1), "stem_width": 8},
+    "axial_resnet50s": {"depths": (1, 1, 2, 1), "stem_width": 8},
+}
+
+for _name, _config in ATTENTION_RESNET_SIZES.items():
+    register(
+        _name,
+        ResNet,
+        family="cnn",
+        config={**_config, "name": _name},
+        tiny={**_AA_TINY, **_ATTENTION_TINY[_name]},
     )
