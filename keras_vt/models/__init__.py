@@ -9,3 +9,5 @@ from keras_vt.models.deit import DeiT, DistilledDeiT
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
 from keras_vt.models.resolution import resize
 from keras_vt.models.vit import VisionTransformer
+from keras_vt.models import av_align  # noqa: E402
+from keras_vt.models.av_align import AVAlign  # noqa: E402
