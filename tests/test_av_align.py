@@ -261,3 +261,30 @@ def test_labels_longer_than_ctc_allows_raise(data):
 def test_bad_configuration_raises(overrides, message):
     with pytest.raises(ValueError, match=message):
         keras_vt.create_model("av_align_tiny", **overrides)
+
+
+# ---------------------------------------------------------------------------- noise curriculum
+def test_noise_curriculum_moves_from_clean_to_minus_5_db():
+    data = keras_vt.training.AudioVisualSequence(8, batch_size=4, seed=1, max_symbols=2)
+    curriculum = keras_vt.training.NoiseCurriculum(data)  # clean -> 10 -> 0 -> -5 dB
+    model = keras_vt.create_model("av_align_tiny", head="frame", num_layers=1)
+    model.compile(optimizer="adam")
+    history = model.fit(data, epochs=5, callbacks=[curriculum], verbose=0)
+    np.testing.assert_array_equal(history.history["snr_db"], [np.nan, 10, 0, -5, -5])
+    stages = [k for k, _ in itertools.groupby(data.served)]
+    assert stages == [None, 10.0, 0.0, -5.0], stages
+    # the batches of each stage are the same utterances with that stage's noise
+    clean, _ = data.data(None)
+    noisy, _ = data.data(-5.0)
+    np.testing.assert_array_equal(clean["video"], noisy["video"])
+    assert np.abs(clean["audio"] - noisy["audio"]).mean() > 0.1
+
+
+def test_noise_curriculum_rejects_bad_schedules():
+    data = keras_vt.training.AudioVisualSequence(4, batch_size=4)
+    with pytest.raises(ValueError, match="schedule as SNRs"):
+        keras_vt.training.NoiseCurriculum(data, schedule=(None, "10"))
+    with pytest.raises(ValueError, match="epochs_per_stage"):
+        keras_vt.training.NoiseCurriculum(data, epochs_per_stage=(1, 2))
+    with pytest.raises(ValueError, match="snr_db attribute"):
+        keras_vt.training.NoiseCurriculum(object())

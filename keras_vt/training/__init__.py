@@ -11,3 +11,4 @@ from keras_vt.training.distillation import (
     soft_distillation_loss,
 )
 from keras_vt.training.retrieval import retrieval_metrics
+from keras_vt.training.curriculum import AudioVisualSequence, NoiseCurriculum  # noqa: E402
