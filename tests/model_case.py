@@ -104,14 +104,22 @@ class AVAlignCase(ModelCase):
 
     def inputs(self, model, batch=2, seed=0):
         inputs, _ = keras_vt.data.make_audio_visual(
-            batch, seed=seed, snr_db=10, max_symbols=2, audio_bins=model.audio_features,
+            batch,
+            seed=seed,
+            snr_db=10,
+            max_symbols=2,
+            audio_bins=model.audio_features,
             frame_size=model.frame_size,
         )
         return inputs
 
     def targets(self, model, batch=2, seed=0):
         _, labels = keras_vt.data.make_audio_visual(
-            batch, seed=seed, snr_db=10, max_symbols=2, audio_bins=model.audio_features,
+            batch,
+            seed=seed,
+            snr_db=10,
+            max_symbols=2,
+            audio_bins=model.audio_features,
             frame_size=model.frame_size,
         )
         tokens = labels["tokens"]

@@ -225,7 +225,11 @@ def test_bad_inputs_raise_value_errors_naming_them(model, data):
     model.compile(optimizer="adam")
     cases = [
         (dict(inputs, video=inputs["video"][:-1]), labels, "same batch size"),
-        (dict(inputs, video=inputs["video"][:, :, :12, :12]), labels, r"frames of shape \(16, 16, 1\)"),
+        (
+            dict(inputs, video=inputs["video"][:, :, :12, :12]),
+            labels,
+            r"frames of shape \(16, 16, 1\)",
+        ),
         (dict(inputs, audio_mask=inputs["audio_mask"][:, :-2]), labels, "audio_mask'] of length"),
         (dict(inputs, video_mask=inputs["video_mask"][:, 1:]), labels, "video_mask'] of length"),
         (dict(inputs, audio=inputs["audio"][..., :8]), labels, "32 features"),

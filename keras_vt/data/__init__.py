@@ -1,7 +1,6 @@
 """Built-in data sets, generated offline (numpy only at import; tf.data and keras load lazily)."""
 
 from keras_vt.data.audio_visual import make_audio_visual
-
 from keras_vt.data.shapes import (
     CLASS_NAMES,
     COLOUR_NAMES,

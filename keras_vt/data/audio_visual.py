@@ -153,7 +153,7 @@ def make_audio_visual(
 
     >>> inputs, labels = keras_vt.data.make_audio_visual(4, seed=0, snr_db=0)
     >>> inputs["audio"].shape, inputs["video"].shape, labels["tokens"].shape
-    ((4, 35, 32), (4, 27, 16, 16, 1), (4, 4))
+    ((4, 47, 32), (4, 36, 16, 16, 1), (4, 4))
     """
     num_examples = _check_int("num_examples", num_examples, 1)
     snr_db = _check_snr(snr_db)
@@ -193,7 +193,9 @@ def make_audio_visual(
         change = np.flatnonzero(np.diff(line, prepend=-1))
         for a, b in zip(change, list(change[1:]) + [len(line)]):
             starts[a:b] = np.arange(b - a)
-        centres = np.minimum(np.arange(audio_len[n]) * AUDIO_STEP_MS + AUDIO_STEP_MS // 2, len(line) - 1)
+        centres = np.minimum(
+            np.arange(audio_len[n]) * AUDIO_STEP_MS + AUDIO_STEP_MS // 2, len(line) - 1
+        )
         frames[n, : audio_len[n]] = line[centres]
         onset[n, : audio_len[n]] = np.minimum(starts[centres] / 60.0, 1.0)
 

@@ -1,6 +1,7 @@
 """Model families. Importing this package registers every named configuration."""
 
 from keras_vt.models import clip, cnn, cpvt, cvt, deit, vit
+from keras_vt.models.av_align import AVAlign
 from keras_vt.models.clip import CLIP
 from keras_vt.models.cnn import ResNet
 from keras_vt.models.cpvt import CPVT
@@ -9,5 +10,3 @@ from keras_vt.models.deit import DeiT, DistilledDeiT
 from keras_vt.models.registry import create_model, get_spec, list_models, load_weights, register
 from keras_vt.models.resolution import resize
 from keras_vt.models.vit import VisionTransformer
-from keras_vt.models import av_align  # noqa: E402
-from keras_vt.models.av_align import AVAlign  # noqa: E402

@@ -177,7 +177,12 @@ def video_frontend(video, filters, frontend_dim, hidden_dim, dtype=None, name="f
     x = MergeFrames(dtype=dtype, name=f"{name}_merge")(video)
     for i, width in enumerate(filters):
         x = keras.layers.Conv2D(
-            width, 3, strides=2, padding="same", activation="relu", dtype=dtype,
+            width,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            dtype=dtype,
             name=f"{name}_conv{i}",
         )(x)
         y = keras.layers.Conv2D(width, 3, padding="same", dtype=dtype, name=f"{name}_res{i}")(x)
@@ -356,8 +361,10 @@ class AVAlign(FunctionalModel):
         frontend_filters = tuple(int(f) for f in frontend_filters)
         if not frontend_filters:
             raise ValueError("Expected at least one front-end stage, got frontend_filters=().")
-        if isinstance(frame_size, bool) or not isinstance(frame_size, int) or frame_size < 2 ** len(
-            frontend_filters
+        if (
+            isinstance(frame_size, bool)
+            or not isinstance(frame_size, int)
+            or frame_size < 2 ** len(frontend_filters)
         ):
             raise ValueError(
                 f"Expected frame_size as an int >= {2 ** len(frontend_filters)} (the front-end "
@@ -411,7 +418,12 @@ class AVAlign(FunctionalModel):
             epsilon=layer_norm_epsilon, dtype=dtype, name="head_norm"
         )(a)
         outputs["logits"] = keras.layers.Dense(num_classes, dtype=_float32(dtype), name="head")(a)
-        inputs = {"audio": audio, "audio_mask": audio_mask, "video": video, "video_mask": video_mask}
+        inputs = {
+            "audio": audio,
+            "audio_mask": audio_mask,
+            "video": video,
+            "video_mask": video_mask,
+        }
         super().__init__(inputs, outputs, name=name, dtype=dtype, **kwargs)
         self.frame_accuracy = keras.metrics.Mean(name="frame_accuracy")
         self.keep_config(locals())

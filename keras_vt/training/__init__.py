@@ -5,10 +5,10 @@ metrics."""
 from keras_vt.training import augment, schedules
 from keras_vt.training.classification import train_classifier
 from keras_vt.training.contrastive import LatestValue, clip_loss, in_batch_accuracy
+from keras_vt.training.curriculum import AudioVisualSequence, NoiseCurriculum
 from keras_vt.training.distillation import (
     Distiller,
     hard_distillation_loss,
     soft_distillation_loss,
 )
 from keras_vt.training.retrieval import retrieval_metrics
-from keras_vt.training.curriculum import AudioVisualSequence, NoiseCurriculum  # noqa: E402

@@ -39,7 +39,9 @@ class AudioVisualSequence(keras.utils.PyDataset):
     def __init__(self, num_examples, batch_size=32, seed=0, snr_db=None, **data_kwargs):
         super().__init__(workers=1, use_multiprocessing=False)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected batch_size as a positive int, got batch_size={batch_size!r}.")
+            raise ValueError(
+                f"Expected batch_size as a positive int, got batch_size={batch_size!r}."
+            )
         self.num_examples = int(num_examples)
         self.batch_size = batch_size
         self.seed = seed
