@@ -292,3 +292,33 @@ def test_noise_curriculum_rejects_bad_schedules():
         keras_vt.training.NoiseCurriculum(data, epochs_per_stage=(1, 2))
     with pytest.raises(ValueError, match="snr_db attribute"):
         keras_vt.training.NoiseCurriculum(object())
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="parameter counts do not depend on the backend; counted once, on TensorFlow",
+)
+def test_full_size_parameter_count_is_the_sum_of_its_parts():
+    model = keras_vt.create_model("av_align")
+    d, ffn, classes = 256, 256, 9
+
+    def dense(n_in, n_out):
+        return n_in * n_out + n_out
+
+    block = 4 * dense(d, d) + dense(d, ffn) + dense(ffn, d) + 2 * 2 * d  # q,k,v,o; FFN; 2 LN
+    frontend = (
+        sum(
+            dense(9 * c_in, c) + dense(9 * c, c) for c_in, c in zip((1, 8, 16, 32), (8, 16, 32, 64))
+        )
+        + dense(64, 128)
+        + dense(128, d)
+    )
+    expected = (
+        dense(640, d)  # audio input projection (80 log-mel bins x 8 stacked frames)
+        + frontend
+        + (6 + 6 + 1) * block  # audio stack, video stack, one align block
+        + 3 * 2 * d  # final LayerNorms of both stacks and before the head
+        + dense(d, classes)
+    )
+    assert expected == 5_427_841
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected
