@@ -181,3 +181,61 @@ def reinforce_loss(alpha, sample, reward, baseline=0.0, entropy_weight=0.0):
     log_prob = ops.sum(sample * log_alpha, axis=-1)
     entropy = -ops.sum(alpha * log_alpha, axis=-1)
     return ops.mean(-advantage * log_prob - entropy_weight * entropy)
+
+
+def masked_sparse_categorical_crossentropy(labels, logits, mask):
+    """Mean cross-entropy of (batch, time, classes) logits over the frames where `mask` is True
+    (AV Align's per-frame head). Frames outside the mask count for nothing.
+
+    Example:
+
+    >>> logits = np.log(np.array([[[0.5, 0.5], [0.9, 0.1]]]))
+    >>> loss = keras_vt.losses.masked_sparse_categorical_crossentropy(
+    ...     np.array([[0, 1]]), logits, np.array([[True, False]]))
+    >>> round(float(loss), 4)  # -log 0.5; the masked frame is ignored
+    0.6931
+    """
+    per_frame = keras.losses.sparse_categorical_crossentropy(
+        ops.cast(labels, "int32"), ops.cast(logits, "float32"), from_logits=True
+    )
+    weights = ops.cast(mask, "float32")
+    return ops.sum(per_frame * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def ctc_sequence_loss(tokens, logits, mask, blank=0):
+    """Mean CTC loss of (batch, time, classes) logits against token sequences padded with
+    `blank` (class `blank` is the CTC blank), over the frames where `mask` (batch, time) is True.
+
+    Wraps `keras.ops.ctc_loss` with the label and logit lengths read off the padding.
+
+    Example:
+
+    >>> logits = np.log(np.eye(3)[[1, 0, 2, 2]] * 0.97 + 0.01)[None]
+    >>> loss = keras_vt.losses.ctc_sequence_loss(np.array([[1, 2]]), logits, np.ones((1, 4), bool))
+    >>> float(loss) < 0.2
+    True
+    """
+    tokens = ops.cast(tokens, "int32")
+    label_lengths = ops.sum(ops.cast(ops.not_equal(tokens, blank), "int32"), axis=1)
+    logit_lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+    losses = ops.ctc_loss(
+        tokens, ops.cast(logits, "float32"), label_lengths, logit_lengths, mask_index=blank
+    )
+    return ops.mean(losses)
+
+
+def masked_mean_squared_error(targets, predictions, mask):
+    """Mean squared error over (batch, time, features) where `mask` (batch, time) is True (the
+    action-unit loss of AV Align, TASLP 2020).
+
+    Example:
+
+    >>> loss = keras_vt.losses.masked_mean_squared_error(
+    ...     np.ones((1, 2, 2)), np.zeros((1, 2, 2)), np.array([[True, False]]))
+    >>> float(loss)
+    1.0
+    """
+    error = ops.square(ops.cast(targets, "float32") - ops.cast(predictions, "float32"))
+    weights = ops.cast(mask, "float32")[..., None]
+    count = ops.sum(weights) * ops.cast(ops.shape(error)[-1], "float32")
+    return ops.sum(error * weights) / ops.maximum(count, 1.0)

@@ -128,6 +128,56 @@ class BertCase(ModelCase):
 CASES = {"clip": ClipCase, "bert": BertCase}
 
 
+class AVAlignCase(ModelCase):
+    """AV Align: dict inputs from `make_audio_visual`, a labels dict, the model's own loss (CTC,
+    plus the action-unit loss); the checked output is the masked mean of the per-frame logits."""
+
+    def build(self, **overrides):
+        return keras_vt.create_model(self.spec.name, tiny=True, au_loss=True, **overrides)
+
+    def inputs(self, model, batch=2, seed=0):
+        inputs, _ = keras_vt.data.make_audio_visual(
+            batch,
+            seed=seed,
+            snr_db=10,
+            max_symbols=2,
+            audio_bins=model.audio_features,
+            frame_size=model.frame_size,
+        )
+        return inputs
+
+    def targets(self, model, batch=2, seed=0):
+        _, labels = keras_vt.data.make_audio_visual(
+            batch,
+            seed=seed,
+            snr_db=10,
+            max_symbols=2,
+            audio_bins=model.audio_features,
+            frame_size=model.frame_size,
+        )
+        tokens = labels["tokens"]
+        labels["tokens"] = np.where(tokens > 0, (tokens - 1) % (model.num_classes - 1) + 1, 0)
+        labels["frames"] = labels["frames"] % model.num_classes
+        return labels
+
+    def output(self, model, x, training=False):
+        logits = model(x, training=training)["logits"]
+        mask = keras.ops.cast(x["audio_mask"], logits.dtype)[..., None]
+        return keras.ops.sum(logits * mask, axis=1) / keras.ops.sum(mask, axis=1)
+
+    def loss(self, model, x, y):
+        return model.compute_loss(x, y, model(x, training=True))
+
+    def compile(self, model):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+
+    def fit(self, model, x, y):
+        model.fit(x, y, batch_size=len(x["audio"]), epochs=1, verbose=0)
+
+
+CASES["av_align"] = AVAlignCase
+
+
 def case_for(name):
     spec = keras_vt.models.get_spec(name)
     return CASES.get(spec.family, ModelCase)(spec)

@@ -1,5 +1,6 @@
 """Built-in data sets, generated offline (numpy only at import; tf.data and keras load lazily)."""
 
+from keras_vt.data.audio_visual import make_audio_visual
 from keras_vt.data.shapes import (
     CLASS_NAMES,
     COLOUR_NAMES,
@@ -15,6 +16,7 @@ from keras_vt.data.shapes import (
 )
 
 __all__ = [
+    "make_audio_visual",
     "CLASS_NAMES",
     "COLOUR_NAMES",
     "POSITION_NAMES",

@@ -1,6 +1,7 @@
 """Model families. Importing this package registers every named configuration."""
 
 from keras_vt.models import clip, cnn, cpvt, cvt, deit, text, vit
+from keras_vt.models.av_align import AVAlign
 from keras_vt.models.clip import CLIP
 from keras_vt.models.cnn import ResNet
 from keras_vt.models.cpvt import CPVT

@@ -5,6 +5,7 @@ metrics."""
 from keras_vt.training import augment, distribute, schedules
 from keras_vt.training.classification import train_classifier
 from keras_vt.training.contrastive import LatestValue, clip_loss, in_batch_accuracy
+from keras_vt.training.curriculum import AudioVisualSequence, NoiseCurriculum
 from keras_vt.training.distillation import (
     Distiller,
     hard_distillation_loss,

@@ -20,6 +20,11 @@ class _WithAttention(keras.layers.Layer):
     def __init__(self, layer):
         super().__init__(name=f"{layer.name}_with_attention", dtype=layer.dtype_policy)
         self.inner = layer
+        # The wrapped layer takes its `mask` argument itself (an attention mask).
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def call(self, *args, **kwargs):
         return self.inner(*args, return_attention_scores=True, **kwargs)
@@ -60,7 +65,8 @@ def attention_model(model):
             f"Model {model.name!r} ({type(model).__name__}) has no attention layers: "
             "expected a transformer model from keras_vt."
         )
-    outputs = clone.output if isinstance(clone.output, (list, tuple)) else [clone.output]
+    # Dict outputs (AV Align: logits and action units) are flattened in sorted key order.
+    outputs = keras.tree.flatten(clone.output)
     inspector = keras.Model(clone.input, [*outputs, *maps], name=f"{model.name}_attention")
     inspector._keras_vt_num_outputs = len(outputs)
     _INSPECTORS[model] = inspector
