@@ -88,7 +88,7 @@ def evaluate(model, inputs, ids):
 
 def run(args):
     start, load_start = time.time(), os.getloadavg()
-    tokenizer = keras_vt.data.CaptionTokenizer(TINY["context_length"])
+    tokenizer = keras_vt.data.VideoCaptionTokenizer(TINY["context_length"])
     test_inputs, test_captions = keras_vt.data.make_video_captions(args.test_clips, seed=99_999)
     test_ids = tokenizer(test_captions)
     results = {}
@@ -103,6 +103,8 @@ def run(args):
             reinitialise(model, config, seed)
             inputs, captions = keras_vt.data.make_video_captions(args.train_clips, seed=1000 + seed)
             keep = has_any(inputs, model.experts)
+            # whole batches only: one compiled step shape for every seed (JAX, TensorFlow)
+            keep &= np.cumsum(keep) <= (keep.sum() // args.batch_size) * args.batch_size
             x = {k: v[keep] for k, v in subset(inputs, model.experts).items()}
             x["caption_ids"] = tokenizer(captions)[keep]
             history = model.fit(
@@ -123,14 +125,16 @@ def run(args):
         for key in runs[0]:
             values = np.array([r[key] for r in runs], "float64")
             summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
-        results[label] = {
-            "config": {k: v for k, v in config.items()},
-            "runs": runs,
-            "summary": summary,
-        }
+        results[label] = {"config": dict(config), "runs": runs, "summary": summary}
+        if args.partial:  # write what is done so far, in case the run is cut short
+            save(report(args, start, load_start, results), args.output)
+    return report(args, start, load_start, results)
+
+
+def report(args, start, load_start, results):
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "machine": machine(),
         "backend": keras.backend.backend(),
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
@@ -140,6 +144,16 @@ def run(args):
         "published": PUBLISHED,
         "results": results,
     }
+
+
+def machine():
+    text = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name(0)} (torch backend on the GPU)"
+    return text
 
 
 def markdown(report):
@@ -184,15 +198,19 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--only", default=None, help="run the configurations containing this")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--partial", action="store_true", help="write after each configuration")
     args = parser.parse_args()
-    report = run(args)
-    os.makedirs(args.output, exist_ok=True)
-    with open(os.path.join(args.output, "mmt_experiment.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    text = markdown(report)
-    with open(os.path.join(args.output, "mmt_experiment.md"), "w") as f:
+    print(save(run(args), args.output))
+
+
+def save(result, output):
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, "mmt_experiment.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    text = markdown(result)
+    with open(os.path.join(output, "mmt_experiment.md"), "w") as f:
         f.write(text)
-    print(text)
+    return text
 
 
 if __name__ == "__main__":

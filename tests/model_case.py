@@ -140,7 +140,7 @@ class MMTCase(ModelCase):
 
     def inputs(self, model, batch=2, seed=0):
         inputs, captions = keras_vt.data.make_video_captions(batch, seed=seed)
-        ids = keras_vt.data.CaptionTokenizer(model.context_length)(captions)
+        ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
         return {**inputs, "caption_ids": ids}
 
     def targets(self, model, batch=2, seed=0):

@@ -27,7 +27,7 @@ def model():
 @pytest.fixture(scope="module")
 def data(model):
     inputs, captions = keras_vt.data.make_video_captions(8, seed=1)
-    ids = keras_vt.data.CaptionTokenizer(model.context_length)(captions)
+    ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
     return inputs, ids
 
 
@@ -67,21 +67,21 @@ def test_frames_and_tokenizer():
     inputs, captions, frames = keras_vt.data.make_video_captions(3, seed=0, return_frames=True)
     assert frames.shape == (3, 12, 32, 32, 3) and frames.dtype == np.uint8
     assert frames.std() > 0
-    tokenizer = keras_vt.data.CaptionTokenizer(24)
+    tokenizer = keras_vt.data.VideoCaptionTokenizer(24)
     ids = tokenizer(keras_vt.data.make_video_captions(500, seed=0)[1])
     assert ids.shape == (500, 24) and (ids[:, 0] == 2).all()
     assert ids.max() < tokenizer.vocabulary_size and not (ids == 1).any()  # no unknown words
     assert tokenizer.detokenize(tokenizer(captions)) == captions
     with pytest.raises(ValueError, match="context_length=5"):
-        keras_vt.data.CaptionTokenizer(5)(captions[:1])
-    assert keras_vt.data.CaptionTokenizer(5)(captions[:1], truncate=True)[0, -1] == 3
+        keras_vt.data.VideoCaptionTokenizer(5)(captions[:1])
+    assert keras_vt.data.VideoCaptionTokenizer(5)(captions[:1], truncate=True)[0, -1] == 3
     with pytest.raises(ValueError, match="non-empty"):
         tokenizer([""])
 
 
 def test_tiny_configuration_matches_built_in_data(model):
     assert model.experts == video_captions.EXPERTS
-    assert model.vocabulary_size == keras_vt.data.CaptionTokenizer().vocabulary_size
+    assert model.vocabulary_size == keras_vt.data.VideoCaptionTokenizer().vocabulary_size
     assert model.context_length == 24
 
 

@@ -415,7 +415,7 @@ class MMT(FunctionalModel):
 
     >>> inputs, captions = keras_vt.data.make_video_captions(4)
     >>> model = keras_vt.create_model("mmt_tiny")
-    >>> ids = keras_vt.data.CaptionTokenizer(model.context_length)(captions)
+    >>> ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
     >>> tuple(model.encode_video(inputs).shape), model.similarity(inputs, ids).shape
     ((4, 4, 32), (4, 4))
     >>> model.compile(optimizer="adam")
@@ -788,7 +788,7 @@ BERT_BASE_CASED = dict(
     vocabulary_size=28996, hidden_dim=768, depth=12, num_heads=12, mlp_dim=3072, max_length=512
 )
 
-# The built-in data (`keras_vt.data.make_video_captions` and its `CaptionTokenizer`, 46 ids).
+# The built-in data (`keras_vt.data.make_video_captions` and its `VideoCaptionTokenizer`, 46 ids).
 TINY = dict(
     experts={"appearance": 16, "audio": 12, "motion": 10, "ocr": 14},
     token_types=None,
