@@ -77,8 +77,9 @@ def reinitialise(model, config, seed):
     keras.utils.set_random_seed(seed)
     model.set_weights(MMT(**config).get_weights())
     if model.optimizer is not None and model.optimizer.built:
-        for variable in model.optimizer.variables:
-            variable.assign(np.zeros(variable.shape, variable.dtype))
+        for variable in model.optimizer.variables:  # step count and moments, not the rate
+            if "learning_rate" not in variable.path:
+                variable.assign(np.zeros(variable.shape, variable.dtype))
 
 
 def evaluate(model, inputs, ids, only):

@@ -331,7 +331,7 @@ class VideoCaptionTokenizer:
 
     >>> tokenizer = keras_vt.data.VideoCaptionTokenizer(context_length=8)
     >>> tokenizer(["a red square moves left"])
-    array([[ 2,  4,  5,  6,  7,  8,  3,  0]], dtype=int32)
+    array([[ 2,  4,  5, 11, 15, 16,  3,  0]], dtype=int32)
     >>> tokenizer.detokenize(tokenizer(["a red square moves left"]))
     ['a red square moves left']
     """

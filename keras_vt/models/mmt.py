@@ -692,8 +692,9 @@ class MMT(FunctionalModel):
     # -- public API --------------------------------------------------------------------------
 
     def encode_video(self, inputs):
-        """Per-expert video embeddings (clips, experts, embed_dim), L2-normalised."""
-        self.check_video_inputs(inputs, extra=())
+        """Per-expert video embeddings (clips, experts, embed_dim), L2-normalised (`"caption_ids"`
+        in `inputs` is ignored)."""
+        self.check_video_inputs(inputs)
         return self.video_encoder(self._video_only(inputs), training=False)["embeddings"]
 
     def encode_text(self, caption_ids):
