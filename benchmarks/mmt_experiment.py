@@ -19,8 +19,10 @@ held-out clips (R@1/5/10 in %, median rank; ties averaged) for:
 
 Each model is compiled once and re-initialised per seed (seed = initial weights, training clips
 and their order); the test clips are the same for every run. Mean +- std over
-seeds. Writes benchmarks/results/mmt_experiment.{json,md}. JAX compiles fastest here; with the
-defaults the script takes about 10 minutes on a quiet 2-core machine.
+seeds. Writes benchmarks/results/mmt_experiment.{json,md}. JAX compiles fastest here (three
+compilations; later seeds train in about 30 s each). With the defaults the script took 18.5
+minutes on the shared 2-core machine at load average 20-28 (about 330 CPU-seconds); the
+defaults were cut from 1,200 clips x 12 epochs to fit that machine.
 """
 
 import argparse
