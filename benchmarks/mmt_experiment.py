@@ -21,7 +21,7 @@ Each model is compiled once and re-initialised per seed (seed = initial weights,
 and their order); the test clips are the same for every run. Mean +- std over
 seeds. Writes benchmarks/results/mmt_experiment.{json,md}. JAX compiles fastest here (three
 compilations; later seeds train in about 30 s each). With the defaults the script took 18.5
-minutes on the shared 2-core machine at load average 20-28 (about 330 CPU-seconds); the
+minutes on the shared 2-core machine at load average 20-28 (wall clock; CPU time not recorded); the
 defaults were cut from 1,200 clips x 12 epochs to fit that machine.
 """
 
