@@ -14,6 +14,7 @@ from keras_vt.data.shapes import (
     shape_phrase,
     shapes_dataset,
 )
+from keras_vt.data.video_captions import VideoCaptionTokenizer, make_video_captions
 
 __all__ = [
     "make_audio_visual",
@@ -28,4 +29,6 @@ __all__ = [
     "make_shapes",
     "shape_phrase",
     "shapes_dataset",
+    "VideoCaptionTokenizer",
+    "make_video_captions",
 ]

@@ -125,6 +125,8 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
         raise ValueError(f"Expected at least one example, got inputs with shape {shape}.")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"Expected batch_size as a positive int or None, got {batch_size!r}.")
+    if hasattr(model, "attention_inputs"):  # a model that picks its inspected part (MMT)
+        model = model.attention_inputs(images)
     inspector = attention_model(model)
     num_outputs = inspector._keras_vt_num_outputs
     step = shape[0] if batch_size is None else batch_size
