@@ -100,17 +100,16 @@ def converted(request, tmp_path_factory):
     reference = hf_bert(seed=len(request.param), **config)
     path = tmp_path_factory.mktemp(request.param)
     reference.save_pretrained(path)
-    return config, reference, str(path)
+    return config, reference, str(path), convert_hf_bert(str(path))
 
 
 def test_directory_is_safetensors(converted):
-    _, _, path = converted
+    _, _, path, _ = converted
     assert os.path.isfile(os.path.join(path, "model.safetensors"))
 
 
 def test_parity_with_transformers(converted):
-    config, reference, path = converted
-    model = convert_hf_bert(path)
+    config, reference, _, model = converted
     inputs = batch(config)
     sequence, pooled = hf_outputs(reference, inputs)
     out = model(inputs)
@@ -124,8 +123,7 @@ def test_parity_with_transformers(converted):
 
 
 def test_config_is_mapped(converted):
-    config, _, path = converted
-    model = convert_hf_bert(path)
+    config, _, path, model = converted
     expected = bert_config_from_hf(json.load(open(os.path.join(path, "config.json"))))
     assert expected["vocabulary_size"] == config["vocab_size"]
     assert expected["num_segments"] == config.get("type_vocab_size", 2)
