@@ -15,3 +15,4 @@ from keras_vt.export.saved_model import (
     serving_preprocess,
     target_size,
 )
+from keras_vt.export.text_encoder import add_bert_endpoints, export_text_encoder  # noqa: E402
