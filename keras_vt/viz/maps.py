@@ -20,6 +20,10 @@ class _WithAttention(keras.layers.Layer):
     def __init__(self, layer):
         super().__init__(name=f"{layer.name}_with_attention", dtype=layer.dtype_policy)
         self.inner = layer
+        self.supports_masking = True  # `mask` is the attention mask, passed through to `inner`
+
+    def compute_mask(self, *args, **kwargs):
+        return None
 
     def call(self, *args, **kwargs):
         return self.inner(*args, return_attention_scores=True, **kwargs)
@@ -60,7 +64,7 @@ def attention_model(model):
             f"Model {model.name!r} ({type(model).__name__}) has no attention layers: "
             "expected a transformer model from keras_vt."
         )
-    outputs = clone.output if isinstance(clone.output, (list, tuple)) else [clone.output]
+    outputs = keras.tree.flatten(clone.output)  # dict outputs (MMT) too
     inspector = keras.Model(clone.input, [*outputs, *maps], name=f"{model.name}_attention")
     inspector._keras_vt_num_outputs = len(outputs)
     _INSPECTORS[model] = inspector
@@ -119,6 +123,8 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
         raise ValueError(f"Expected at least one example, got inputs with shape {shape}.")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"Expected batch_size as a positive int or None, got {batch_size!r}.")
+    if hasattr(model, "attention_inputs"):  # a model that picks its inspected part (MMT)
+        model = model.attention_inputs(images)
     inspector = attention_model(model)
     num_outputs = inspector._keras_vt_num_outputs
     step = shape[0] if batch_size is None else batch_size
