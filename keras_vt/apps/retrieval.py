@@ -243,7 +243,9 @@ def retrieve(demo, caption):
     ]
     stem = f"{abs(hash(caption)) % 10**8}"
     weights = weights_chart(demo, found["weights"], f"weights_{stem}.png")
-    attention = attention_chart(demo, found["attention"], found["groups"], f"attention_{stem}.png")
+    missing = np.isnan(found["attention"]).all(axis=1)
+    groups = [g + (" (missing)" if m else "") for g, m in zip(found["groups"], missing)]
+    attention = attention_chart(demo, found["attention"], groups, f"attention_{stem}.png")
     top = ", ".join(f"{e} {w:.2f}" for e, w in zip(demo.experts, found["weights"]))
     status = (
         f"**Top {len(clips)} of {len(demo.captions)} clips** for '{caption}'. "
