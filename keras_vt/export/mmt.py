@@ -54,6 +54,19 @@ def video_signature(model):
     return spec
 
 
+def _video_backend_kwargs(model):
+    """jax2tf needs to know that an expert's features, mask and times share their token axis
+    (and that every input shares the clip axis); TensorFlow needs nothing."""
+    kwargs = backend_kwargs()
+    if "jax2tf_kwargs" in kwargs:
+        shapes = {}
+        for i, (expert, width) in enumerate(model.experts.items()):
+            shapes[expert] = f"(clips, t{i}, {int(width)})"
+            shapes[f"{expert}_mask"] = shapes[f"{expert}_times"] = f"(clips, t{i})"
+        kwargs["jax2tf_kwargs"] = {**kwargs["jax2tf_kwargs"], "polymorphic_shapes": [shapes]}
+    return kwargs
+
+
 def export_mmt(model, path, tokenizer, verbose=False):
     """Writes an MMT model's video and caption encoders as `path/video` and `path/caption`.
 
@@ -107,7 +120,7 @@ def export_mmt(model, path, tokenizer, verbose=False):
         input_signature=[
             {k: keras.InputSpec(shape=s.shape, dtype=s.dtype.name) for k, s in spec.items()}
         ],
-        **backend_kwargs(),
+        **_video_backend_kwargs(model),
     )
 
     @tf.function(input_signature=[spec[k] for k in keys])
