@@ -125,7 +125,49 @@ class BertCase(ModelCase):
         model.fit(x, {"pooled_output": y}, batch_size=len(y), epochs=3, verbose=0)
 
 
+class MMTCase(ModelCase):
+    """MMT: dict inputs (built-in clips' experts + caption ids), no targets, the ranking loss.
+
+    `num_classes` sets the joint embedding width; the checked output is the sum over experts of
+    the video and the caption embeddings, so that every check covers both sides.
+    """
+
+    def build(self, num_classes=None, **overrides):
+        if num_classes is not None:
+            overrides["embed_dim"] = num_classes
+        overrides.setdefault("dropout", 0.0)
+        return keras_vt.create_model(self.spec.name, tiny=True, **overrides)
+
+    def inputs(self, model, batch=2, seed=0):
+        inputs, captions = keras_vt.data.make_video_captions(batch, seed=seed)
+        ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
+        return {**inputs, "caption_ids": ids}
+
+    def targets(self, model, batch=2, seed=0):
+        return None
+
+    def output(self, model, x, training=False):
+        out = model(x, training=training)
+        return keras.ops.sum(out["video_embeddings"], 1) + keras.ops.sum(out["text_embeddings"], 1)
+
+    def loss(self, model, x, y):
+        # training=True: the objective fit minimises (batch statistics in the gated units'
+        # BatchNorm; dropout is 0 here), not the moving averages one step has barely moved.
+        out = model(x, training=True)
+        similarity = model.score(
+            out["text_embeddings"], out["text_weights"], out["video_embeddings"], out["available"]
+        )
+        return keras_vt.losses.max_margin_ranking_loss(similarity, model.margin)
+
+    def compile(self, model):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+
+    def fit(self, model, x, y):
+        model.fit(x, batch_size=len(x["caption_ids"]), epochs=3, verbose=0)
+
+
 CASES = {"clip": ClipCase, "bert": BertCase}
+CASES["mmt"] = MMTCase
 
 
 def case_for(name):

@@ -13,7 +13,7 @@ from keras_vt.data.shapes import (
     shape_phrase,
     shapes_dataset,
 )
-from keras_vt.data.video_captions import CaptionTokenizer, make_video_captions
+from keras_vt.data.video_captions import VideoCaptionTokenizer, make_video_captions
 
 __all__ = [
     "CLASS_NAMES",
@@ -27,6 +27,6 @@ __all__ = [
     "make_shapes",
     "shape_phrase",
     "shapes_dataset",
-    "CaptionTokenizer",
+    "VideoCaptionTokenizer",
     "make_video_captions",
 ]

@@ -23,7 +23,7 @@ track of about 20 % of clips and the appearance features of about 10 % were "not
 OCR misses about 15 % of the digits shown, and a clip without a digit has no OCR tokens at all.
 The motion expert is always present, so no clip misses every expert.
 
-`CaptionTokenizer` turns the captions into [CLS] ... [SEP] word ids over a fixed vocabulary, so
+`VideoCaptionTokenizer` turns the captions into [CLS] ... [SEP] word ids over a fixed vocabulary, so
 that `keras_vt.create_model("mmt_tiny")` trains on this data without tensorflow-text.
 """
 
@@ -315,7 +315,7 @@ def _render(n, frame_steps, paths, visible, colour, shape, has_digit, digit, sta
     return (video * 255).round().astype(np.uint8)
 
 
-class CaptionTokenizer:
+class VideoCaptionTokenizer:
     """Word-level tokenizer of the built-in captions: a fixed vocabulary, [CLS] ... [SEP].
 
     Ids: 0 = [PAD], 1 = [UNK], 2 = [CLS], 3 = [SEP], then the words of `make_video_captions`'
@@ -329,7 +329,7 @@ class CaptionTokenizer:
 
     Example:
 
-    >>> tokenizer = keras_vt.data.CaptionTokenizer(context_length=8)
+    >>> tokenizer = keras_vt.data.VideoCaptionTokenizer(context_length=8)
     >>> tokenizer(["a red square moves left"])
     array([[ 2,  4,  5,  6,  7,  8,  3,  0]], dtype=int32)
     >>> tokenizer.detokenize(tokenizer(["a red square moves left"]))

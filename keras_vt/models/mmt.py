@@ -90,6 +90,24 @@ def masked_max_pool(features, mask):
     return ops.where(ops.any(valid, axis=1), pooled, ops.zeros_like(pooled))
 
 
+def masked_mean_pool(features, mask):
+    """Mean over the valid tokens of (batch, tokens, width) features; zeros where none is valid.
+
+    Example:
+
+    >>> x = np.array([[[1.0, 5.0], [3.0, 9.0]]], "float32")
+    >>> keras.ops.convert_to_numpy(
+    ...     keras_vt.models.mmt.masked_mean_pool(x, np.array([[True, True]]))).tolist()
+    [[2.0, 7.0]]
+    """
+    weights = ops.expand_dims(ops.cast(mask, features.dtype), -1)
+    total = ops.sum(features * weights, axis=1)
+    return total / ops.maximum(ops.sum(weights, axis=1), ops.cast(1.0, features.dtype))
+
+
+POOLINGS = {"max": masked_max_pool, "mean": masked_mean_pool}
+
+
 def temporal_ids(times, mask, max_seconds):
     """Temporal embedding ids: `int(t + 2)` clamped to `max_seconds + 1`; 1 for padding or an
     unknown (negative or NaN) time. Id 0 is kept for the [CLS] and [AGG] tokens."""
@@ -146,6 +164,7 @@ class ExpertEmbedding(Layer):
         max_seconds: number of 1-second temporal bins (temporal ids 2 .. max_seconds + 1).
         num_token_types: size of the token-type table (default: largest id + 1).
         layer_norm_epsilon, dropout: as BERT.
+        pooling: "max" (MMT's [AGG]) or "mean" (the no-transformer ablation's pooling).
 
     Example:
 
@@ -165,6 +184,7 @@ class ExpertEmbedding(Layer):
         "num_token_types",
         "layer_norm_epsilon",
         "dropout",
+        "pooling",
     )
 
     def __init__(
@@ -176,9 +196,13 @@ class ExpertEmbedding(Layer):
         num_token_types=None,
         layer_norm_epsilon=1e-12,
         dropout=0.1,
+        pooling="max",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if pooling not in POOLINGS:
+            raise ValueError(f"Expected pooling in {sorted(POOLINGS)}, got pooling={pooling!r}.")
+        self.pooling = pooling
         self.experts = {str(k): int(v) for k, v in experts.items()}
         self.token_types = {str(k): int(v) for k, v in token_types.items()}
         self.hidden_dim = int(hidden_dim)
@@ -221,7 +245,7 @@ class ExpertEmbedding(Layer):
             x = ops.cast(inputs[name], dtype)
             mask = ops.cast(inputs[f"{name}_mask"], "bool")
             present = ops.any(mask, axis=1, keepdims=True)
-            pooled = masked_max_pool(x, mask)
+            pooled = POOLINGS[self.pooling](x, mask)
             features.append(ops.expand_dims(l2_normalize(self.reduce[name](pooled)), 1))
             types.append(zeros + self.token_types[name])
             times.append(zeros)
@@ -383,12 +407,15 @@ class MMT(FunctionalModel):
         dropout: dropout of the video embeddings, blocks and caption head.
         missing_experts: "renormalise" (default) or "keep".
         margin: margin of the ranking loss.
+        pooling: how each expert's [AGG] token pools its features: "max" (MMT) or "mean".
+            With `depth=0` (no video transformer) and "mean", the video embeddings are the
+            embedded mean-pooled features: the paper's no-transformer ablation.
 
     Example:
 
     >>> inputs, captions = keras_vt.data.make_video_captions(4)
     >>> model = keras_vt.create_model("mmt_tiny")
-    >>> ids = keras_vt.data.CaptionTokenizer(model.context_length)(captions)
+    >>> ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
     >>> tuple(model.encode_video(inputs).shape), model.similarity(inputs, ids).shape
     ((4, 4, 32), (4, 4))
     >>> model.compile(optimizer="adam")
@@ -410,6 +437,7 @@ class MMT(FunctionalModel):
         "dropout",
         "missing_experts",
         "margin",
+        "pooling",
     )
 
     def __init__(
@@ -428,6 +456,7 @@ class MMT(FunctionalModel):
         dropout=0.1,
         missing_experts="renormalise",
         margin=0.05,
+        pooling="max",
         dtype=None,
         name=None,
         **kwargs,
@@ -465,9 +494,12 @@ class MMT(FunctionalModel):
                 f"Expected missing_experts in {MISSING_EXPERTS}, got "
                 f"missing_experts={missing_experts!r}."
             )
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"Expected depth as an int >= 0, got depth={depth!r}.")
+        if pooling not in POOLINGS:
+            raise ValueError(f"Expected pooling in {sorted(POOLINGS)}, got pooling={pooling!r}.")
         for key, value in (
             ("hidden_dim", hidden_dim),
-            ("depth", depth),
             ("num_heads", num_heads),
             ("mlp_dim", mlp_dim),
             ("embed_dim", embed_dim),
@@ -504,6 +536,7 @@ class MMT(FunctionalModel):
             max_seconds=max_seconds,
             num_token_types=num_token_types,
             dropout=dropout,
+            pooling=pooling,
             dtype=dtype,
             name="video_embedding",
         )(video)
@@ -755,7 +788,7 @@ BERT_BASE_CASED = dict(
     vocabulary_size=28996, hidden_dim=768, depth=12, num_heads=12, mlp_dim=3072, max_length=512
 )
 
-# The built-in data (`keras_vt.data.make_video_captions` and its `CaptionTokenizer`, 46 ids).
+# The built-in data (`keras_vt.data.make_video_captions` and its `VideoCaptionTokenizer`, 46 ids).
 TINY = dict(
     experts={"appearance": 16, "audio": 12, "motion": 10, "ocr": 14},
     token_types=None,
