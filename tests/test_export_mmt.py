@@ -51,7 +51,7 @@ SERVE = textwrap.dedent(
 def mmt():
     model = keras_vt.create_model("mmt_tiny")
     tokenizer = BertTokenizer(
-        keras_vt.data.CaptionTokenizer(model.context_length).vocabulary, model.context_length
+        keras_vt.data.VideoCaptionTokenizer(model.context_length).vocabulary, model.context_length
     )
     return model, tokenizer
 
@@ -60,7 +60,7 @@ def mmt():
 def test_video_and_caption_encoders_serve_without_keras_vt(mmt, tmp_path):
     model, tokenizer = mmt
     inputs, captions = keras_vt.data.make_video_captions(6, seed=3)
-    ids = keras_vt.data.CaptionTokenizer(model.context_length)(captions)
+    ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
     # the WordPiece tokenizer over the built-in vocabulary gives the built-in tokenizer's ids
     np.testing.assert_array_equal(tokenizer(captions).numpy(), ids)
     video_path, caption_path = export_mmt(model, str(tmp_path / "mmt"), tokenizer)

@@ -7,7 +7,7 @@ seed 0, 8 epochs), shipped as `assets/mmt_tiny_retrieval.weights.h5` (written by
 architecture), the tab trains the same model itself at its first search (minutes on a busy CPU).
 Nothing is downloaded. The gallery is 64 other clips (seed 1), whose raw frames are kept and shown
 as animated GIFs. Captions are tokenised with the built-in
-`keras_vt.data.CaptionTokenizer` (no tensorflow-text needed): unknown words become [UNK], and a
+`keras_vt.data.VideoCaptionTokenizer` (no tensorflow-text needed): unknown words become [UNK], and a
 caption longer than the context is reported, not cut.
 """
 
@@ -49,7 +49,7 @@ class RetrievalDemo:
     """
 
     def __init__(self, model, inputs, captions, frames):
-        from keras_vt.data import CaptionTokenizer
+        from keras_vt.data import VideoCaptionTokenizer
 
         self.model = model
         self.inputs = inputs
@@ -60,7 +60,7 @@ class RetrievalDemo:
                 f"Expected one caption per clip, got {len(self.captions)} captions and "
                 f"{len(self.frames)} clips of frames."
             )
-        self.tokenizer = CaptionTokenizer(model.context_length)
+        self.tokenizer = VideoCaptionTokenizer(model.context_length)
         self.video = np.asarray(keras.ops.convert_to_numpy(model.encode_video(inputs)))
         self.available = np.asarray(
             keras.ops.convert_to_numpy(model.video_encoder(inputs, training=False)["available"])
@@ -75,7 +75,7 @@ class RetrievalDemo:
         Returns:
             A `RetrievalDemo` whose `history` is the Keras training history.
         """
-        from keras_vt.data import CaptionTokenizer, make_video_captions
+        from keras_vt.data import VideoCaptionTokenizer, make_video_captions
         from keras_vt.models import create_model
 
         for name, value in (("num_clips", num_clips), ("gallery", gallery)):
@@ -84,7 +84,7 @@ class RetrievalDemo:
         keras.utils.set_random_seed(seed)
         model = create_model("mmt_tiny")
         train_inputs, train_captions = make_video_captions(num_clips, seed=seed)
-        ids = CaptionTokenizer(model.context_length)(train_captions)
+        ids = VideoCaptionTokenizer(model.context_length)(train_captions)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         history = model.fit(
             {**train_inputs, "caption_ids": ids}, epochs=epochs, batch_size=batch_size, verbose=0

@@ -89,7 +89,7 @@ def export_mmt(model, path, tokenizer, verbose=False):
         path: directory; the two SavedModels are written under it.
         tokenizer: the caption tokenizer, e.g. `keras_vt.text.BertTokenizer` over the caption
             encoder's vocabulary (for `mmt_tiny` on the built-in data:
-            `BertTokenizer(keras_vt.data.CaptionTokenizer().vocabulary, model.context_length)`,
+            `BertTokenizer(keras_vt.data.VideoCaptionTokenizer().vocabulary, model.context_length)`,
             which gives the same ids on the built-in captions).
         verbose: print the endpoints.
 
