@@ -146,6 +146,7 @@ def test_every_app_serves_its_endpoints(servers):
             "/position_model",
             "/translation",
             "/graph",
+            "/retrieve",
         },
         "attention": {"/explain", "/model_info"},
         "positions": {"/similarity", "/position_model", "/translation"},

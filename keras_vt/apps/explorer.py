@@ -29,12 +29,14 @@ def _tabs():
     from keras_vt.apps.attention import attention_tab
     from keras_vt.apps.graph import graph_tab
     from keras_vt.apps.positions import positions_tab
+    from keras_vt.apps.retrieval import retrieval_tab
 
     # tab label: (title of the app alone, the function that builds the tab)
     return {
         "Attention": ("Attention explorer", attention_tab),
         "Positions": ("Positional-encoding explorer", positions_tab),
         "Model graph": ("Model graph", graph_tab),
+        "Retrieval": ("Video retrieval (MMT)", retrieval_tab),
     }
 
 

@@ -57,3 +57,11 @@ register_state_dict_converter(
 register_state_dict_converter(
     "timm ViT/DeiT", lambda keys: {"patch_embed.proj.weight", "pos_embed"} <= keys, convert_timm_vit
 )
+
+from keras_vt.convert.hf_bert import (  # noqa: E402
+    bert_config_from_hf,
+    convert_hf_bert,
+    plan_hf_bert,
+)
+
+register_hf_converter("bert", convert_hf_bert)

@@ -6,6 +6,7 @@ for text towers taking raw strings, and `export_towers` writes CLIP's two towers
 SavedModels. Works from the TensorFlow and JAX backends.
 """
 
+from keras_vt.export.mmt import export_mmt
 from keras_vt.export.saved_model import (
     add_image_endpoints,
     add_text_endpoint,
@@ -15,3 +16,4 @@ from keras_vt.export.saved_model import (
     serving_preprocess,
     target_size,
 )
+from keras_vt.export.text_encoder import add_bert_endpoints, export_text_encoder

@@ -6,3 +6,4 @@ padded with id 0. Imported lazily: `import keras_vt` does not need TensorFlow Te
 """
 
 from keras_vt.text.tokenizers import CaptionTokenizer, ClipTokenizer, train_caption_tokenizer
+from keras_vt.text.wordpiece import BertTokenizer, read_vocabulary  # noqa: E402
