@@ -12,6 +12,9 @@ This module keeps the names importable from `keras_vt.data.shapes`.
 """
 
 from keras_vt.data.captions import (  # noqa: F401 (re-exported)
+    _COLOUR_RGB,
+    _POSITION_PHRASES,
+    _SHAPE_WORDS,
     caption_templates,
     class_prompt,
     make_captioned_shapes,

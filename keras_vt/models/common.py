@@ -73,8 +73,9 @@ class MaxValue(keras.constraints.Constraint):
 
     Example:
 
-    >>> keras_vt.models.common.MaxValue(2.0)(np.array([1.0, 3.0]))
-    array([1., 2.])
+    >>> clamp = keras_vt.models.common.MaxValue(2.0)
+    >>> keras.ops.convert_to_numpy(clamp(np.array([1.0, 3.0], "float32"))).tolist()
+    [1.0, 2.0]
     """
 
     def __init__(self, max_value):
