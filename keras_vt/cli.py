@@ -147,6 +147,7 @@ def train_command(args):
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
         augment=args.augment and args.data == "shapes",
+        weights=args.weights,
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "
@@ -270,6 +271,12 @@ def build_parser():
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     p.add_argument("--output", default="model.keras", help="where to save the trained .keras file")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="start from these weights: a .keras / .weights.h5 file or a hub name hf://ORG/NAME "
+        "(new head when the class count differs, positions resampled)",
+    )
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)
 

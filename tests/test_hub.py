@@ -267,3 +267,25 @@ def test_known_checkpoint_configs_convert_with_exact_counts(row):
         type(model).__name__,
         "DeiT",  # facebook/deit-* without teacher are ViTs; keras_vt's DeiT is the same graph
     )
+
+
+@pytest.mark.single_backend
+def test_train_fine_tunes_from_hub_weights(offline_cache, tmp_path):
+    from keras_vt.training.classification import train_classifier
+
+    os.environ["HF_HUB_CACHE"] = str(offline_cache)
+    overrides = {k: v for k, v in SMALL_VIT_OVERRIDES.items() if k not in ("num_classes",)}
+    overrides.pop("image_size")
+    with pytest.warns(UserWarning, match="head"):
+        result = train_classifier(
+            "vit_tiny_patch16_224",
+            image_size=32,
+            epochs=1,
+            batch_size=32,
+            num_images=64,
+            weights="hf://test-org/tiny-vit",
+            overrides=overrides,
+            output=str(tmp_path / "tuned.keras"),
+            verbose=0,
+        )
+    assert result["num_classes"] == 10 and os.path.exists(tmp_path / "tuned.keras")

@@ -1,5 +1,6 @@
 """Supervised image classification with `fit`: the job behind `keras-vt train`."""
 
+import os
 import time
 
 import keras
@@ -103,6 +104,7 @@ def train_classifier(
     verbose="auto",
     label_smoothing=0.0,
     augment=False,
+    weights=None,
 ):
     """Trains a registered model for classification and returns a summary dict.
 
@@ -120,6 +122,9 @@ def train_classifier(
         overrides: extra constructor arguments of the model, e.g. `{"depth": 6}`.
         label_smoothing: of the cross-entropy targets (DeiT: 0.1).
         augment: built-in data: random flips and 90-degree rotations of every batch.
+        weights: start from these weights (a `.keras` / `.weights.h5` file or a hub name
+            `hf://ORG/NAME`, see `keras_vt.create_model`): fine-tuning, with a new head when the
+            number of classes differs and positions resampled when the image size does.
 
     Returns:
         dict with "model", "history", "val_accuracy", "num_classes", "val_images", "output",
@@ -141,11 +146,23 @@ def train_classifier(
             raise ValueError(f"Expected {argument} >= 1, got {argument}={value!r}.")
     if output is not None and not str(output).endswith(".keras"):
         raise ValueError(f"Expected an output path ending in '.keras', got output={output!r}.")
+    if output is not None:
+        folder = os.path.dirname(os.path.abspath(str(output)))
+        if not os.path.isdir(folder):
+            # Found before training, not after it: the run would be lost.
+            raise ValueError(
+                f"Expected output in an existing folder, got output={output!r} (no folder "
+                f"{folder!r})."
+            )
     spec = get_spec(model)
     image_size = image_size or spec.image_size
     train, val, class_names = _load(data, image_size, num_images, batch_size, seed)
     net = create_model(
-        model, num_classes=len(class_names), image_size=image_size, **(overrides or {})
+        model,
+        weights=weights,
+        num_classes=len(class_names),
+        image_size=image_size,
+        **(overrides or {}),
     )
     mean, std = normalization_constants(net)
     if isinstance(train, tuple):
@@ -188,7 +205,10 @@ def train_classifier(
         results = net.evaluate(validation, verbose=0, return_dict=True)
         num_val = sum(int(b[1].shape[0]) for b in validation)
     if output is not None:
-        net.save(output)
+        # A temporary file renamed into place: a kill while saving never truncates a good file.
+        from keras_vt.convert.hub import save_atomic
+
+        save_atomic(net, output)
     return {
         "model": net,
         "history": history.history,
