@@ -25,32 +25,18 @@ teacher: ResNet-18 (imagenet stem) at the same size, 10 classes.
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras_vt  # noqa: E402
 from benchmarks.results_io import provenance, write_json  # noqa: E402
 
-
-def interleaved_times(fns, rounds):
-    """Runs each function once per round, in turn, so that load from other processes on a
-    shared machine hits all of them alike; returns {name: [seconds, ...]}."""
-    for fn in fns.values():
-        fn()
-        fn()
-    times = {name: [] for name in fns}
-    for _ in tqdm(range(rounds), desc="rounds"):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/harness.py
+from harness import interleaved_times  # noqa: E402
 
 
 def main():
