@@ -12,23 +12,6 @@ ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 
 
 @pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    pytest.importorskip("gradio")
-    from keras_vt.apps.common import CHROMIUM_ARGS, chromium_path
-
-    path = chromium_path()
-    if path is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=path, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def app_url():
     from keras_vt.apps.explorer import serve
     from keras_vt.apps.retrieval import RetrievalDemo, build_retrieval_app
