@@ -116,7 +116,9 @@ class BertCase(ModelCase):
 
     def loss(self, model, x, y):
         pooled = model(x, training=False)["pooled_output"]
-        return keras.ops.mean(keras.ops.square(pooled - y), axis=-1)
+        # keras.ops on both sides: `torch_tensor - numpy_array` would let NumPy convert the tensor.
+        y = keras.ops.convert_to_tensor(y, dtype=pooled.dtype)
+        return keras.ops.mean(keras.ops.square(keras.ops.subtract(pooled, y)), axis=-1)
 
     def compile(self, model):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss={"pooled_output": "mse"})
