@@ -19,7 +19,8 @@ def _command_start():
 
 
 def _import_all():
-    from keras_vt import convert, data, export, layers, losses, metrics, models, training, viz
+    from keras_vt import convert, data, export, layers, losses, metrics, models, precision
+    from keras_vt import training, viz
     from keras_vt.models import create_model, list_models
     from keras_vt.models.zero_shot import ZeroShotClassifier
     from keras_vt.preprocessing import count_params, preprocess
@@ -30,7 +31,7 @@ def _import_all():
 
 
 _SUBMODULES = ("convert", "data", "export", "layers", "losses", "metrics", "models", "training")
-_SUBMODULES += ("viz",)
+_SUBMODULES += ("precision", "viz")
 
 
 def __getattr__(name):

@@ -49,6 +49,9 @@ class DropPath(Layer):
         self.rate = float(rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
+        # No weights: built from the start, so that a block that skips it (rate 0) still leaves a
+        # model that `Model.quantize` accepts (it refuses any unbuilt layer).
+        self.built = True
 
     def call(self, x, training=None):
         if not training or self.rate == 0.0:

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_vt.precision import one_collection
+
 
 class FunctionalModel(keras.Model):
     """A `keras.Model` subclass whose graph is built in `__init__`, as keras-hub builds models.
@@ -37,4 +39,43 @@ class FunctionalModel(keras.Model):
             name=self.name,
             trainable=self.trainable,
         )
+        quantized = self._quantized_layers()
+        if quantized:
+            config["quantized_layers"] = quantized
         return config
+
+    def _quantized_layers(self):
+        """[index, class name, mode] of every quantised sublayer, in `_flatten_layers` order.
+
+        The layers are rebuilt from the constructor arguments, so a quantised model's config
+        records which of them `Model.quantize` turned to int8 (their kernels are int8 variables
+        in the `.keras` file); `from_config` quantises the same layers again before the weights
+        are loaded. Positions, not names: auto-generated names differ between processes.
+        """
+        return [
+            [i, type(layer).__name__, layer.quantization_mode]
+            for i, layer in enumerate(self._flatten_layers(include_self=False))
+            if getattr(layer, "quantization_mode", None)
+        ]
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        quantized = config.pop("quantized_layers", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        if quantized:
+            layers = list(model._flatten_layers(include_self=False))
+            with one_collection():
+                model._quantize_like(layers, quantized)
+        return model
+
+    def _quantize_like(self, layers, quantized):
+        for index, class_name, mode in quantized:
+            layer = layers[index] if index < len(layers) else None
+            if type(layer).__name__ != class_name:
+                raise ValueError(
+                    f"Expected a {class_name} at layer position {index} of the rebuilt "
+                    f"{type(self).__name__} (quantized_layers in its config), got "
+                    f"{type(layer).__name__}: the config does not describe this model."
+                )
+            layer.quantize(mode)

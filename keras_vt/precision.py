@@ -1,0 +1,118 @@
+"""Low-precision inference: bfloat16 weights and int8-quantised dense layers.
+
+Two one-liners, both measured against float32 in `benchmarks/bench.py` (`keras-vt bench`):
+
+* **bfloat16**: `keras_vt.create_model(name, dtype="bfloat16")` keeps weights and activations in
+  bfloat16 (Keras' normalisation layers and keras_vt's softmax still reduce in float32). On CPUs
+  with AVX512_BF16 or AMX the matmuls run on the bfloat16 units through oneDNN on the PyTorch
+  backend and on TensorFlow *without* XLA (`model.compile(jit_compile=False)`); XLA on CPU computes
+  bfloat16 dots without those units (slower than float32 on the machine we measured).
+* **int8**: `keras_vt.precision.quantize(model)` runs Keras' `Model.quantize("int8")` (per-channel
+  int8 kernels of every `Dense`/`EinsumDense`, per-token dynamic int8 inputs) and, on the PyTorch
+  backend on CPU, routes int8 x int8 matmuls to `torch._int_mm` (oneDNN's VNNI kernel) instead of
+  Keras' int32 fallback; results are bit-identical to that fallback. The quantised model saves to
+  and reloads from `.keras` like any other.
+
+Example:
+
+>>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+>>> model = keras_vt.precision.quantize(model)
+>>> str(model.get_layer("head").kernel.dtype)
+'int8'
+"""
+
+import contextlib
+import functools
+import gc
+import warnings
+
+import keras
+
+MODES = ("int8",)
+
+
+def quantize(model, mode="int8"):
+    """Quantises `model`'s dense layers to int8 in place and returns it.
+
+    Args:
+        model: a built keras_vt (or any Keras) model.
+        mode: `"int8"`, the only mode whose speed keras_vt measures and tests.
+
+    Returns:
+        `model`, quantised. On the PyTorch backend the CPU int8 matmul path is switched on
+        (`enable_int8_matmul`).
+    """
+    if mode not in MODES:
+        raise ValueError(f"Expected mode in {MODES}, got mode={mode!r}.")
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"Expected a keras.Model for model, got {type(model).__name__}.")
+    if not model.built:
+        raise ValueError(
+            f"Expected a built model, got model={model.name!r} that has not been built; call it "
+            "once on example inputs first."
+        )
+    with warnings.catch_warnings(), one_collection():
+        # Keras warns once per layer type without weights to quantise (LayerNorm, Dropout...).
+        warnings.filterwarnings("ignore", message=".*does not have a `quantize` method.*")
+        model.quantize(mode)
+    if keras.backend.backend() == "torch":
+        enable_int8_matmul()
+    return model
+
+
+@contextlib.contextmanager
+def one_collection():
+    """Runs the block with one garbage collection at its end instead of one per dropped variable.
+
+    Keras' `Layer.__delattr__` calls `gc.collect()` for every variable it drops, and quantising a
+    layer drops its float kernel: in a process that holds TensorFlow, JAX or PyTorch each
+    collection takes about a second, most of the time of quantising or reloading a model.
+    """
+    collect = gc.collect
+    gc.collect = lambda *args, **kwargs: 0
+    try:
+        yield
+    finally:
+        gc.collect = collect
+        gc.collect()
+
+
+def enable_int8_matmul():
+    """On the PyTorch backend, computes int8 x int8 `keras.ops.matmul` with `torch._int_mm`.
+
+    Keras uses `torch._int_mm` on CUDA only and otherwise widens both operands to int32, which on
+    CPU is several times slower than float32. `torch._int_mm` runs on CPU for any 2-D shape
+    (oneDNN, VNNI instructions where present); leading dimensions of the left operand are
+    flattened. Exact integer arithmetic either way. Idempotent; a no-op on other backends.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    from keras.src.backend.torch import numpy as torch_numpy
+
+    if getattr(torch_numpy.matmul, "_keras_vt_int8", False):
+        return True
+    torch_numpy.matmul = _int8_matmul(torch_numpy.matmul)
+    return True
+
+
+def _int8_matmul(fallback):
+    import torch
+
+    @functools.wraps(fallback)
+    def matmul(x1, x2):
+        if (
+            isinstance(x1, torch.Tensor)
+            and isinstance(x2, torch.Tensor)
+            and x1.dtype == torch.int8
+            and x2.dtype == torch.int8
+            and x2.ndim == 2
+            and x1.ndim >= 2
+            and x1.device.type == "cpu"
+        ):
+            lead = x1.shape[:-1]
+            flat = x1.reshape(-1, x1.shape[-1])
+            return torch._int_mm(flat, x2).reshape(*lead, x2.shape[-1])
+        return fallback(x1, x2)
+
+    matmul._keras_vt_int8 = True
+    return matmul

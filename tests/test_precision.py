@@ -1,0 +1,113 @@
+"""bfloat16 and int8 inference paths (keras_vt.precision): correctness on every backend.
+
+Speed is measured in benchmarks/bench.py, never here. Each family is built once in float32; the
+bfloat16 twin and the int8 copy receive the same weights, so the differences below are the
+precision's alone.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vt
+from tests.model_case import case_for, to_numpy
+
+FAMILIES = [
+    "vit_tiny_patch16_224",
+    "deit_tiny_distilled_patch16_224",
+    "cpvt_tiny_gap",
+    "cvt_13",
+    "clip_vit_b32",
+]
+
+
+def relative_error(y, ref):
+    y, ref = np.asarray(y, np.float32), np.asarray(ref, np.float32)
+    return float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-12))
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family(request):
+    case = case_for(request.param)
+    keras.utils.set_random_seed(0)
+    model = case.build()
+    x = case.inputs(model, batch=3)
+    return case, model, x, to_numpy(case.output(model, x))
+
+
+def test_bfloat16_follows_float32(family):
+    case, model, x, ref = family
+    twin = case.build(dtype="bfloat16")
+    twin.set_weights(model.get_weights())
+    assert all(w.dtype == "bfloat16" for w in twin.trainable_weights if len(w.shape) >= 2)
+    y = to_numpy(case.output(twin, x))
+    assert np.isfinite(y).all()
+    # bfloat16 keeps 8 mantissa bits: ~0.4 % per rounding, a few percent after a tiny network.
+    assert relative_error(y, ref) < 0.08, relative_error(y, ref)
+
+
+def test_int8_follows_float32_and_reloads(family):
+    case, model, x, ref = family
+    quantized = case.build()
+    quantized.set_weights(model.get_weights())
+    keras_vt.precision.quantize(quantized)
+    int8 = [w for w in quantized.weights if w.dtype == "int8"]
+    assert len(int8) >= 4, "every Dense kernel of the blocks is quantised"
+    y = to_numpy(case.output(quantized, x))
+    error = relative_error(y, ref)
+    assert 0 < error < 0.08, error  # > 0: the int8 kernels are really used
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "int8.keras")
+        quantized.save(path)
+        reloaded = keras.saving.load_model(path)
+    assert sorted(w.path for w in reloaded.weights if w.dtype == "int8") == sorted(
+        w.path for w in int8
+    )
+    np.testing.assert_allclose(to_numpy(case.output(reloaded, x)), y, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the CPU int8 matmul is torch's")
+def test_int8_matmul_is_exact_and_used():
+    import torch
+
+    assert keras_vt.precision.enable_int8_matmul()
+    rng = np.random.default_rng(0)
+    a = torch.from_numpy(rng.integers(-128, 128, size=(2, 5, 24)).astype("int8"))
+    b = torch.from_numpy(rng.integers(-128, 128, size=(24, 16)).astype("int8"))
+    calls = []
+    original = torch._int_mm
+    torch._int_mm = lambda *args: calls.append(1) or original(*args)
+    try:
+        out = keras.ops.matmul(a, b)
+    finally:
+        torch._int_mm = original
+    assert calls, "torch._int_mm was not called"
+    expected = a.numpy().astype(np.int64) @ b.numpy().astype(np.int64)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert keras.ops.matmul(a.float(), b.float()).dtype == torch.float32  # others untouched
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="SavedModel export: TF and JAX")
+def test_int8_model_exports():
+    import tensorflow as tf
+
+    model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    keras_vt.precision.quantize(model)
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 32, 32, 3)).astype("uint8")
+    with tempfile.TemporaryDirectory() as tmp:
+        keras_vt.export.export_saved_model(model, os.path.join(tmp, "sm"))
+        served = tf.saved_model.load(os.path.join(tmp, "sm"))
+        probabilities = served.serve(tf.constant(images))["probabilities"].numpy()
+    assert probabilities.shape == (2, model.num_classes)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_bad_mode_and_unbuilt_model():
+    model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    with pytest.raises(ValueError, match=r"mode in \('int8',\), got mode='int4'"):
+        keras_vt.precision.quantize(model, mode="int4")
+    with pytest.raises(ValueError, match="Expected a keras.Model for model, got str"):
+        keras_vt.precision.quantize("vit_tiny_patch16_224")
