@@ -27,6 +27,8 @@ def _bank(bank, model, weights):
 
 def _tabs():
     from keras_vt.apps.attention import attention_tab
+    from keras_vt.apps.av_align import av_align_tab
+    from keras_vt.apps.captioner import captioner_tab, cnn_attention_tab
     from keras_vt.apps.graph import graph_tab
     from keras_vt.apps.positions import positions_tab
     from keras_vt.apps.retrieval import retrieval_tab
@@ -37,6 +39,9 @@ def _tabs():
         "Positions": ("Positional-encoding explorer", positions_tab),
         "Model graph": ("Model graph", graph_tab),
         "Retrieval": ("Video retrieval (MMT)", retrieval_tab),
+        "AV Align": ("AV Align: audio attends over lips", av_align_tab),
+        "Captioner": ("Show-Attend-Tell captioner", captioner_tab),
+        "Attention in CNNs": ("Attention inside CNNs", cnn_attention_tab),
     }
 
 
