@@ -147,6 +147,9 @@ def test_every_app_serves_its_endpoints(servers):
             "/translation",
             "/graph",
             "/retrieve",
+            "/av_align",
+            "/caption",
+            "/cnn_attention",
         },
         "attention": {"/explain", "/model_info"},
         "positions": {"/similarity", "/position_model", "/translation"},
@@ -218,6 +221,38 @@ def test_endpoint_answers(servers, image_files):
     check_positions_endpoints(servers["positions"])
     check_graph_endpoint(servers["explorer"])
     check_graph_endpoint(servers["graph"])
+
+
+def test_new_tab_endpoints(servers, image_files, tmp_path):
+    """AV Align, Captioner and Attention in CNNs answer through gradio_client; bad uploads come
+    back as messages."""
+    from keras_vt.apps import av_align, captioner
+
+    handle, client = gradio_client.handle_file, servers["explorer"]
+    figure, mouth, predictions, status = call(client, "/av_align", 2, 0, False, None, None)
+    assert os.path.exists(figure) and mouth.endswith(".gif"), status
+    assert "SNR 0 dB" in status and "True symbols" in predictions
+    assert ("untrained" in status) != os.path.exists(av_align.EMBEDDED_WEIGHTS)
+    audio, video = str(tmp_path / "audio.npy"), str(tmp_path / "video.npy")
+    np.save(audio, np.random.default_rng(0).random((30, 32), "float32"))
+    np.save(video, np.random.default_rng(1).random((22, 16, 16), "float32"))
+    figure, _, predictions, status = call(
+        client, "/av_align", 0, 5, False, handle(audio), handle(video)
+    )
+    assert figure and "your arrays" in status and "True symbols" not in predictions
+    figure, _, _, status = call(
+        client, "/av_align", 0, 5, False, handle(image_files["text"]), handle(video)
+    )
+    assert figure is None and "Cannot align" in status and "not a .npy" in status
+    words, text, status = call(client, "/caption", None, captioner.held_out_samples(32)[1][0])
+    assert words and "Reference" in text and "feature grid" in status, status
+    assert ("untrained" in status) != os.path.exists(captioner.CAPTIONER_MANIFEST)
+    words, _, status = call(client, "/caption", handle(image_files["fake"]), None)
+    assert words == [] and "Cannot caption" in status
+    maps, status = call(client, "/cnn_attention", "nonlocal_resnet50", None, "star")
+    assert len(maps) == 2 and "nonlocal_resnet50" in status and "random" in status
+    maps, status = call(client, "/cnn_attention", "axial_resnet26s", handle(image_files["text"]), None)
+    assert maps == [] and "Cannot show maps" in status
 
 
 def test_explore_command_defaults_are_safe():

@@ -123,7 +123,9 @@ class ModelBank:
 
     By default the embedded models (trained on the built-in shapes data, shipped in
     keras_vt/assets); `model` (a registered name) and `weights` (a `.weights.h5` or `.keras`
-    path) add one more, which becomes the default choice.
+    path, or a hub checkpoint `hf://ORG/NAME[@REVISION]` / `timm/NAME`, downloaded, converted and
+    cached by `keras_vt.convert.hub`; without `model` its family comes from its `config.json`)
+    add one more, which becomes the default choice.
 
     Example:
 
@@ -155,15 +157,23 @@ class ModelBank:
 
     @staticmethod
     def _user_entry(model, weights):
+        from keras_vt.convert.hub import is_hub_name, parse_hub_name
         from keras_vt.models.registry import get_spec
 
+        if is_hub_name(weights):
+            parse_hub_name(weights)  # a malformed name is an error now, not at the first request
+            if model is not None:
+                get_spec(model)
+            label = f"{model} ({weights})" if model else weights
+            return Entry(name=label, model_name=model, weights=weights)
         if weights is not None:
             weights = os.fspath(weights)
             if not os.path.exists(weights):
                 raise ValueError(f"Weights file not found: weights={weights!r}.")
             if not weights.endswith((".keras", ".weights.h5")):
                 raise ValueError(
-                    f"Unsupported weights={weights!r}: expected a '.keras' or '.weights.h5' file."
+                    f"Unsupported weights={weights!r}: expected a '.keras' or '.weights.h5' file, "
+                    "or a hub checkpoint 'hf://ORG/NAME[@REVISION]' / 'timm/NAME'."
                 )
         if model is None:
             if not weights.endswith(".keras"):
@@ -198,9 +208,12 @@ class ModelBank:
     def _build(entry):
         import keras
 
+        from keras_vt.convert.hub import is_hub_name, load_pretrained
         from keras_vt.models.registry import create_model, load_weights
 
         if entry.model_name is None:
+            if is_hub_name(entry.weights):  # family and size from the checkpoint's config.json
+                return load_pretrained(entry.weights)
             return keras.saving.load_model(entry.weights, compile=False)
         model = create_model(entry.model_name, **entry.overrides)
         if entry.weights is not None:
