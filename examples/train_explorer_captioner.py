@@ -25,10 +25,10 @@ import tempfile
 import time
 
 import keras
+from train_captioner import MODEL, TimeBudget, load  # examples/ is on sys.path when run
 
 import keras_vt
 from keras_vt.training.bleu import corpus_bleu, exact_match
-from train_captioner import MODEL, TimeBudget, load  # examples/ is on sys.path when run
 
 STEM = "explorer_captioner"
 
@@ -103,7 +103,10 @@ def main(argv=None):
         },
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "load_average": [[round(x, 2) for x in load_before], [round(x, 2) for x in os.getloadavg()]],
+        "load_average": [
+            [round(x, 2) for x in load_before],
+            [round(x, 2) for x in os.getloadavg()],
+        ],
     }
     path = os.path.join(args.output, f"{STEM}.json")
     with open(path + ".tmp", "w") as file:

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -251,8 +252,82 @@ def test_new_tab_endpoints(servers, image_files, tmp_path):
     assert words == [] and "Cannot caption" in status
     maps, status = call(client, "/cnn_attention", "nonlocal_resnet50", None, "star")
     assert len(maps) == 2 and "nonlocal_resnet50" in status and "random" in status
-    maps, status = call(client, "/cnn_attention", "axial_resnet26s", handle(image_files["text"]), None)
+    maps, status = call(
+        client, "/cnn_attention", "axial_resnet26s", handle(image_files["text"]), None
+    )
     assert maps == [] and "Cannot show maps" in status
+
+
+def test_fifty_concurrent_requests_none_lost(servers, image_files, tmp_path):
+    """Issue 14: 50 concurrent gradio_client requests against a loopback explorer, none lost,
+    p95 latency printed; an image of too many pixels and a non-image answered with a message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    client, samples = servers["attention"], sorted(common.sample_paths())
+
+    def request(i):
+        start = time.perf_counter()
+        picture, _, _, status = call(
+            client, "/explain", DEFAULT, None, samples[i % len(samples)], 1, "mean", "raw", 0.0
+        )
+        return time.perf_counter() - start, picture, status
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(request, range(50)))
+    lost = [status for _, picture, status in results if not (picture and os.path.exists(picture))]
+    assert lost == [], lost[:3]
+    seconds = np.array([r[0] for r in results])
+    p50, p95 = np.percentile(seconds, [50, 95])
+    print(
+        f"\n50 concurrent /explain requests: 0 lost, p50 {p50:.2f} s, p95 {p95:.2f} s, "
+        f"max {seconds.max():.2f} s (load average {os.getloadavg()[0]:.1f})"
+    )
+    huge = str(tmp_path / "huge.png")
+    Image.new("1", (8000, 6000)).save(huge)  # 48 M pixels in a small file
+    handle = gradio_client.handle_file
+    for path, message in ((huge, "more than the 40,000,000"), (image_files["text"], "image")):
+        picture, _, _, status = call(
+            client, "/explain", DEFAULT, handle(path), "circle", 1, "mean", "raw", 0
+        )
+        assert picture is None and "Cannot explain" in status and message in status, status
+
+
+def test_queue_is_bounded_and_uploads_capped(tmp_path):
+    """Waiting requests beyond max_queue are refused at once, uploads over max_file_size are
+    refused, and the server keeps answering afterwards."""
+    import gradio as gr
+
+    def slow(path):
+        time.sleep(0.5)
+        return os.path.basename(path) if path else "none"
+
+    with gr.Blocks() as blocks:
+        upload, answer = gr.File(type="filepath"), gr.Textbox()
+        gr.Button().click(slow, upload, answer, api_name="slow")
+    serve(blocks, port=free_port(), block=False, quiet=True, max_queue=2, max_file_size="20kb")
+    try:
+        client = gradio_client.Client(blocks.local_url, verbose=False)
+        jobs = [client.submit(None, api_name="/slow") for _ in range(8)]
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(job.result(timeout=60))
+            except Exception as error:  # gradio_client raises its own error types
+                outcomes.append(f"refused: {error}")
+        refused = [o for o in outcomes if o.startswith("refused")]
+        assert refused and "none" in outcomes, outcomes
+        assert all("queue is full" in o.lower() for o in refused), refused
+        small, large = tmp_path / "small.txt", tmp_path / "large.txt"
+        small.write_bytes(b"x" * 1_000)
+        large.write_bytes(b"x" * 50_000)
+        assert call(client, "/slow", gradio_client.handle_file(str(small))) == "small.txt"
+        with pytest.raises(Exception, match="(?i)size|large"):
+            call(client, "/slow", gradio_client.handle_file(str(large)))
+        assert call(client, "/slow", None) == "none"
+    finally:
+        blocks.close()
 
 
 def test_explore_command_defaults_are_safe():
@@ -272,7 +347,6 @@ def test_explore_command_defaults_are_safe():
 
 
 def test_keras_vt_explore_serves_on_localhost():
-    import time
     import urllib.request
 
     port = free_port()

@@ -75,7 +75,9 @@ class AVDemo:
                 model.load_weights(weights)
                 self.trained = True
         if model.head != "ctc":
-            raise ValueError(f"Expected an AV Align model with head='ctc', got head={model.head!r}.")
+            raise ValueError(
+                f"Expected an AV Align model with head='ctc', got head={model.head!r}."
+            )
         self.model = model
         self.directory = tempfile.mkdtemp(prefix="keras_vt_av_align_")
 
@@ -133,7 +135,9 @@ class AVDemo:
         logits, maps = viz.attention_maps(self.model, inputs, return_outputs=True)
         n_audio = int(inputs["audio_mask"][0].sum())
         n_video = int(inputs["video_mask"][0].sum())
-        cross = [m for m in maps if m.shape[2:] == (inputs["audio"].shape[1], inputs["video"].shape[1])]
+        cross = [
+            m for m in maps if m.shape[2:] == (inputs["audio"].shape[1], inputs["video"].shape[1])
+        ]
         alignment = cross[-1][0].mean(axis=0)[:n_audio, :n_video]
         decoded = greedy_decode(np.asarray(logits), np.array([n_audio]))[0]
         tokens = true = None
@@ -191,7 +195,9 @@ def _snr(clean, snr_db):
     try:
         value = float(snr_db)
     except (TypeError, ValueError):
-        raise ValueError(f"Expected snr_db as a number of decibels, got snr_db={snr_db!r}.") from None
+        raise ValueError(
+            f"Expected snr_db as a number of decibels, got snr_db={snr_db!r}."
+        ) from None
     if not SNR_RANGE[0] <= value <= SNR_RANGE[1]:
         raise ValueError(f"Expected snr_db in {list(SNR_RANGE)} dB, got snr_db={value}.")
     return value
