@@ -2,9 +2,9 @@
 
 The small configuration of `examples/train_captioner.py` (soft attention, 32 px, a 3-stage
 ResNet encoder) trained with teacher forcing on the built-in captioned shapes for a budget of
-CPU time (3 CPU-minutes of this process by default, checked at the end of each epoch), then scored on held-out images (another seed) with greedy
-decoding: corpus BLEU-1..4 and exact match (`keras_vt.training.bleu`). Writes into
-keras_vt/assets/ (shipped with the package):
+CPU time (3 CPU-minutes of this process by default, checked at the end of each epoch), then
+scored on held-out images (another seed) with greedy decoding: corpus BLEU-1..4 and exact match
+(`keras_vt.training.bleu`). Writes into keras_vt/assets/ (shipped with the package):
 
 - explorer_captioner.weights.h5: the weights;
 - explorer_captioner.json: the model configuration, the measured scores, the date, the machine
@@ -73,7 +73,9 @@ def main(argv=None):
     weights = os.path.join(args.output, f"{STEM}.weights.h5")
     handle, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=args.output)
     os.close(handle)
-    model.save_weights(tmp)
+    shipped = keras_vt.create_model("show_attend_tell", **config)  # no optimizer state saved
+    shipped.set_weights(model.get_weights())
+    shipped.save_weights(tmp)
     os.replace(tmp, weights)
     manifest = {
         "display_name": "show_attend_tell (captioned shapes)",
