@@ -6,8 +6,8 @@ CPU time (3 CPU-minutes of this process by default, checked at the end of each e
 scored on held-out images (another seed) with greedy decoding: corpus BLEU-1..4 and exact match
 (`keras_vt.training.bleu`). Writes into keras_vt/assets/ (shipped with the package):
 
-- explorer_captioner.weights.h5: the weights;
-- explorer_captioner.json: the model configuration, the measured scores, the date, the machine
+- captioner_shapes.weights.h5: the weights;
+- captioner_shapes.json: the model configuration, the measured scores, the date, the machine
   and its load average (the machine may be shared).
 
 Run from the repository root:
@@ -30,7 +30,7 @@ from train_captioner import MODEL, TimeBudget, load  # examples/ is on sys.path 
 import keras_vt
 from keras_vt.training.bleu import corpus_bleu, exact_match
 
-STEM = "explorer_captioner"
+STEM = "captioner_shapes"  # not explorer_*: those are the attention tab's classifiers
 
 
 def main(argv=None):

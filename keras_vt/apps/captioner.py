@@ -2,7 +2,7 @@
 the image out) and the "Attention in CNNs" tab (an attention ResNet's maps, layer by layer).
 
 The captioner is the small `show_attend_tell` trained on the built-in captioned shapes by
-`examples/train_explorer_captioner.py` (`assets/explorer_captioner.{json,weights.h5}`; the
+`examples/train_explorer_captioner.py` (`assets/captioner_shapes.{json,weights.h5}`; the
 manifest records its held-out BLEU and exact match). Without those files the tab runs the same
 configuration with random weights and says so. The attention ResNets are tiny, random-weight
 configurations of the registered models: their maps show how each layer attends (which keys
@@ -25,7 +25,7 @@ from keras_vt.apps.common import (
     sample_paths,
 )
 
-CAPTIONER_MANIFEST = os.path.join(ASSETS, "explorer_captioner.json")
+CAPTIONER_MANIFEST = os.path.join(ASSETS, "captioner_shapes.json")
 # The configuration of examples/train_captioner.py, used when no manifest is shipped.
 CAPTIONER_CONFIG = {
     "image_size": 32,
