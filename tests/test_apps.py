@@ -233,7 +233,7 @@ def test_new_tab_endpoints(servers, image_files, tmp_path):
     figure, mouth, predictions, status = call(client, "/av_align", 2, 0, False, None, None)
     assert os.path.exists(figure) and mouth.endswith(".gif"), status
     assert "SNR 0 dB" in status and "True symbols" in predictions
-    assert ("untrained" in status) != os.path.exists(av_align.EMBEDDED_WEIGHTS)
+    assert ("untrained" in status) != os.path.exists(av_align.MANIFEST)
     audio, video = str(tmp_path / "audio.npy"), str(tmp_path / "video.npy")
     np.save(audio, np.random.default_rng(0).random((30, 32), "float32"))
     np.save(video, np.random.default_rng(1).random((22, 16, 16), "float32"))

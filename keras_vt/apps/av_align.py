@@ -2,11 +2,14 @@
 noise level; the audio-to-video alignment map (true alignment dashed), the mouth frames as an
 animated GIF and the CTC-decoded symbols.
 
-The model is `av_align_tiny` (CTC head), answering in about a second on a CPU. Its weights are
-`assets/explorer_av_align.weights.h5` when shipped, else random (the tab says so): random maps
-show the architecture and the padding masks, not an alignment that was learned.
+The model is `av_align_tiny` (CTC head), answering in about a second on a CPU, trained by
+`examples/train_explorer_av_align.py` (`assets/av_align_shapes.{json,weights.h5}`; the manifest
+records its held-out symbol error rates). Without those files the tab runs it with random
+weights and says so: random maps show the architecture and the padding masks, not an alignment
+that was learned.
 """
 
+import json
 import os
 import tempfile
 
@@ -16,7 +19,7 @@ from keras_vt import viz
 from keras_vt.apps.common import ASSETS
 
 MODEL = "av_align_tiny"
-EMBEDDED_WEIGHTS = os.path.join(ASSETS, "explorer_av_align.weights.h5")
+MANIFEST = os.path.join(ASSETS, "av_align_shapes.json")
 NUM_EXAMPLES = 16
 EXAMPLE_SEED = 2000
 SNR_RANGE = (-10, 30)
@@ -53,8 +56,10 @@ class AVDemo:
     """`av_align_tiny` (CTC head) and the built-in utterances it is shown on.
 
     Args:
-        model: an `AVAlign` with a CTC head; by default `av_align_tiny` with the shipped
-            weights when they load, else random weights (`trained` is False).
+        model: an `AVAlign` with a CTC head (taken as trained); by default `av_align_tiny` as
+            the manifest describes it, with its weights when they are shipped, else random
+            weights (`trained` is False).
+        manifest: path of the JSON manifest written by `examples/train_explorer_av_align.py`.
 
     Example:
 
@@ -65,21 +70,49 @@ class AVDemo:
     ```
     """
 
-    def __init__(self, model=None, weights=EMBEDDED_WEIGHTS):
+    def __init__(self, model=None, manifest=MANIFEST):
         from keras_vt.models import create_model
 
+        self.manifest = None
         self.trained = model is not None
         if model is None:
-            model = create_model(MODEL)
-            if weights and os.path.exists(weights):
-                model.load_weights(weights)
-                self.trained = True
+            config = {}
+            if manifest and os.path.exists(manifest):
+                with open(manifest) as file:
+                    self.manifest = json.load(file)
+                config = self.manifest["config"]
+            model = create_model(MODEL, **config)
+            if self.manifest is not None:
+                weights = os.path.join(os.path.dirname(manifest), self.manifest["weights"])
+                if os.path.exists(weights):
+                    model.load_weights(weights)
+                    self.trained = True
         if model.head != "ctc":
             raise ValueError(
                 f"Expected an AV Align model with head='ctc', got head={model.head!r}."
             )
         self.model = model
         self.directory = tempfile.mkdtemp(prefix="keras_vt_av_align_")
+
+    @property
+    def note(self):
+        """What the weights are, for the status line."""
+        if not self.trained:
+            return (
+                "random (untrained) weights: the map shows the architecture and the masks, not "
+                "a learned alignment, and the symbols are arbitrary"
+            )
+        if self.manifest is None:
+            return ""
+        training = self.manifest["training"]
+        rates = ", ".join(
+            f"{_snr_label(r['snr_db'])} {100 * r['symbol_error_rate']:.0f} %"
+            for r in self.manifest["held_out"]["scores"]
+        )
+        return (
+            f"trained {training['cpu_seconds']:.0f} CPU-seconds (AU loss, noise curriculum); "
+            f"held-out symbol error rate {rates}"
+        )
 
     def example(self, index, snr_db=None):
         """(inputs, labels) of built-in utterance `index` (batch of 1) at `snr_db` dB."""
@@ -132,7 +165,13 @@ class AVDemo:
         or None) and `tokens` (the true symbols, or None)."""
         from keras_vt.models.av_align import greedy_decode
 
-        logits, maps = viz.attention_maps(self.model, inputs, return_outputs=True)
+        outputs, maps = viz.attention_maps(self.model, inputs, return_outputs=True)
+        # A dict, one array, or (with the AU head) a list of outputs: the logits are the
+        # (batch, audio frames, classes) one.
+        found = list(outputs.values()) if isinstance(outputs, dict) else outputs
+        found = found if isinstance(found, (list, tuple)) else [found]
+        expected = (inputs["audio"].shape[1], self.model.num_classes)
+        logits = next(np.asarray(o) for o in found if tuple(np.shape(o))[1:] == expected)
         n_audio = int(inputs["audio_mask"][0].sum())
         n_video = int(inputs["video_mask"][0].sum())
         cross = [
@@ -189,6 +228,10 @@ class AVDemo:
         return path
 
 
+def _snr_label(snr_db):
+    return "clean audio" if snr_db is None else f"SNR {snr_db:g} dB"
+
+
 def _snr(clean, snr_db):
     if clean:
         return None
@@ -226,17 +269,14 @@ def align(demo, example, snr_db, clean, audio_file=None, video_file=None):
         truth = " ".join(map(str, result["tokens"]))
         lines.append(f"**True symbols:** {truth}")
     predictions = "\n\n".join(lines)
-    noise = "clean audio" if snr is None else f"SNR {snr:g} dB"
+    noise = _snr_label(snr)
     n_audio, n_video = result["alignment"].shape
     status = (
         f"**{MODEL}** on {source}, {noise}: {n_audio} audio frames attend over {n_video} "
         "video frames."
     )
-    if not demo.trained:
-        status += (
-            " Note: random (untrained) weights: the map shows the architecture and the masks, "
-            "not a learned alignment, and the symbols are arbitrary."
-        )
+    if demo.note:
+        status += f" Note: {demo.note}."
     return figure, gif, predictions, status
 
 
