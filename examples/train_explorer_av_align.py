@@ -17,17 +17,11 @@ Run from the repository root:
     python examples/train_explorer_av_align.py --budget 10 --train 128 --output /tmp/check
 """
 
-import argparse
-import datetime
-import json
 import os
-import platform
-import tempfile
-import time
 
 import keras
 import numpy as np
-from train_captioner import TimeBudget  # examples/ is on sys.path when run
+from train_explorer_captioner import budget_fit, ship, shipping_parser  # examples/ on sys.path
 
 import keras_vt
 from keras_vt.data import make_audio_visual
@@ -62,19 +56,8 @@ def score(model, num_examples, snr_db):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_output = os.path.join(os.path.dirname(__file__), "..", "keras_vt", "assets")
-    parser.add_argument("--output", default=default_output, help="directory to write into")
-    parser.add_argument("--train", type=int, default=1024)
-    parser.add_argument("--test", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=200)
+    parser = shipping_parser(__doc__.splitlines()[0], train=1024, budget=180.0)
     parser.add_argument("--epochs-per-stage", type=int, default=5)
-    parser.add_argument(
-        "--budget", type=float, default=180.0, help="CPU seconds of training (all threads)"
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
@@ -82,52 +65,25 @@ def main(argv=None):
     model = keras_vt.create_model("av_align_tiny", **CONFIG)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     data = AudioVisualSequence(args.train, batch_size=args.batch_size, seed=args.seed)
-    budget = TimeBudget(args.budget, clock=time.process_time)
     curriculum = NoiseCurriculum(data, epochs_per_stage=args.epochs_per_stage)
-    start, cpu = time.perf_counter(), time.process_time()
-    history = model.fit(data, epochs=args.epochs, callbacks=[curriculum, budget], verbose=2)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    scores = [score(model, args.test, snr) for snr in TEST_SNRS]
-    os.makedirs(args.output, exist_ok=True)
-    weights = os.path.join(args.output, f"{STEM}.weights.h5")
-    shipped = keras_vt.create_model("av_align_tiny", **CONFIG)  # no optimizer state saved
-    shipped.set_weights(model.get_weights())
-    handle, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=args.output)
-    os.close(handle)
-    shipped.save_weights(tmp)
-    os.replace(tmp, weights)
-    os.chmod(weights, 0o644)
+    training = budget_fit(model, args, [data], callbacks=[curriculum])
     manifest = {
         "model": "av_align_tiny",
         "config": CONFIG,
-        "weights": os.path.basename(weights),
         "training": {
             "script": "examples/train_explorer_av_align.py",
             "train_utterances": args.train,
-            "epochs": budget.epochs,
-            "budget_cpu_seconds": args.budget,
-            "wall_seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu_seconds, 1),
-            "final_loss": round(float(history.history["loss"][-1]), 4),
             "curriculum_epochs_per_stage": args.epochs_per_stage,
-            "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate,
-            "seed": args.seed,
-            "backend": keras.backend.backend(),
+            **training,
         },
-        "held_out": {"utterances": args.test, "seed": TEST_SEED, "scores": scores},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "load_average": [
-            [round(x, 2) for x in load_before],
-            [round(x, 2) for x in os.getloadavg()],
-        ],
+        "held_out": {
+            "utterances": args.test,
+            "seed": TEST_SEED,
+            "scores": [score(model, args.test, snr) for snr in TEST_SNRS],
+        },
     }
-    path = os.path.join(args.output, f"{STEM}.json")
-    with open(path + ".tmp", "w") as file:
-        json.dump(manifest, file, indent=2)
-    os.replace(path + ".tmp", path)
-    print(json.dumps(manifest["held_out"]), f"{os.path.getsize(weights) / 2**20:.2f} MB")
+    fresh = keras_vt.create_model("av_align_tiny", **CONFIG)
+    ship(model, fresh, args.output, STEM, manifest, load_before)
 
 
 if __name__ == "__main__":

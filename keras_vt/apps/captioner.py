@@ -21,6 +21,7 @@ from keras_vt.apps.common import (
     center_square,
     model_input,
     read_image,
+    read_upload_or_sample,
     resize,
     sample_paths,
 )
@@ -196,10 +197,7 @@ class CNNAttentionDemo:
 def cnn_maps(demo, name, upload, sample):
     """(gallery of (map picture, label), status markdown) for one request."""
     try:
-        path = upload if upload else sample_paths().get(sample)
-        if path is None:
-            raise ImageError("No image: upload one or pick a sample.")
-        image = read_image(path)
+        image = read_upload_or_sample(upload, sample)
         model = demo.get(name)
         square, batch = model_input(image, model)
         maps = viz.attention_maps(model, batch)

@@ -71,6 +71,12 @@ def read_image(path, max_side=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS):
         raise ImageError(f"{name} could not be decoded as an image ({error}).") from error
 
 
+def read_upload_or_sample(upload, sample):
+    """RGB uint8 of the uploaded file, else of the built-in sample named `sample` (`read_image`:
+    an `ImageError` for the user when neither is there or the file is not an image)."""
+    return read_image(upload if upload else sample_paths().get(sample))
+
+
 def center_square(image):
     """The central square crop of an (h, w, 3) image."""
     height, width = image.shape[:2]
