@@ -166,6 +166,12 @@ def plot_alignment(alignment, true=None, title=None, axis=None):
         axis: a matplotlib Axes to draw into (a new Figure when None).
 
     Returns the matplotlib Figure.
+
+    Example:
+
+    >>> figure = keras_vt.viz.plot_alignment(np.full((6, 4), 0.25), true=[0, 0, 1, 2, 2, 3])
+    >>> figure.axes[0].get_xlabel()
+    'video frame (40 ms)'
     """
     import matplotlib.pyplot as plt
 
