@@ -337,6 +337,13 @@ def test_explore_command_defaults_are_safe():
 
     args = add_explore_arguments(argparse.ArgumentParser()).parse_args([])
     assert (args.host, args.port, args.share, args.app) == ("127.0.0.1", None, False, "explorer")
+    assert args.max_queue == 64 and args.weights is None
+    args = add_explore_arguments(argparse.ArgumentParser()).parse_args(
+        ["--weights", "hf://org/name@main", "--max-queue", "8"]
+    )
+    assert (args.weights, args.max_queue) == ("hf://org/name@main", 8)
+    with pytest.raises(ValueError, match="max_queue=0"):
+        serve(None, max_queue=0)
     args = cli.build_parser().parse_args(
         ["explore", "--port", "7999", "--model", "vit_mini_patch4_32"]
     )
