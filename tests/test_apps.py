@@ -258,6 +258,19 @@ def test_new_tab_endpoints(servers, image_files, tmp_path):
     assert maps == [] and "Cannot show maps" in status
 
 
+def test_tabs_say_when_weights_are_random():
+    from keras_vt.apps import av_align, captioner
+
+    demo = captioner.CaptionerDemo(manifest=None)
+    words, _, status = captioner.caption_image(demo, None, demo.samples[0][0])
+    assert len(words) >= 1 and "random (untrained) weights" in status
+    demo = av_align.AVDemo(manifest=None)
+    figure, _, _, status = av_align.align(demo, 1, -5, False)
+    assert figure and "SNR -5 dB" in status and "random (untrained) weights" in status
+    _, _, _, status = av_align.align(demo, 1, 99, False)
+    assert "Expected snr_db in [-10, 30] dB, got snr_db=99.0" in status
+
+
 def test_fifty_concurrent_requests_none_lost(servers, image_files, tmp_path):
     """Issue 14: 50 concurrent gradio_client requests against a loopback explorer, none lost,
     p95 latency printed; an image of too many pixels and a non-image answered with a message."""

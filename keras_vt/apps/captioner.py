@@ -44,6 +44,15 @@ DISPLAY_SIDE = 192
 CNN_MODELS = ("aa_resnet26", "nonlocal_resnet50", "a2_resnet50", "sasa_resnet26", "axial_resnet26s")
 
 
+def read_manifest(manifest=CAPTIONER_MANIFEST):
+    """(manifest dict or None, the captioner's configuration) of a shipped captioner."""
+    if manifest and os.path.exists(manifest):
+        with open(manifest) as file:
+            found = json.load(file)
+        return found, dict(found["config"])
+    return None, dict(CAPTIONER_CONFIG)
+
+
 def held_out_samples(image_size):
     """[(label "i: caption", uint8 image)] of the held-out captioned shapes the tab offers."""
     from keras_vt.data import make_captioned_shapes
@@ -78,12 +87,7 @@ class CaptionerDemo:
     def __init__(self, manifest=CAPTIONER_MANIFEST):
         from keras_vt.models import create_model
 
-        self.manifest = None
-        config = dict(CAPTIONER_CONFIG)
-        if manifest and os.path.exists(manifest):
-            with open(manifest) as file:
-                self.manifest = json.load(file)
-            config = dict(self.manifest["config"])
+        self.manifest, config = read_manifest(manifest)
         self.model = create_model("show_attend_tell", **config)
         self.trained = False
         if self.manifest is not None:
@@ -233,7 +237,8 @@ def captioner_tab(bank=None, demo=None):
         "Show, Attend and Tell (Xu et al., 2015) on the built-in captioned shapes: pick a "
         "held-out image or upload one; see the greedy caption and where each word looked."
     )
-    choices = [label for label, _ in held_out_samples(CAPTIONER_CONFIG["image_size"])]
+    size = read_manifest()[1]["image_size"] if demo is None else demo.model.image_size
+    choices = [label for label, _ in held_out_samples(size)]
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(label="Upload an image (PNG, JPEG, ...)", type="filepath")
