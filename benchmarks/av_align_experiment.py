@@ -39,6 +39,7 @@ import numpy as np
 
 import keras_vt
 from keras_vt.data import audio_visual
+from keras_vt.viz import plot_alignment
 
 ROOT = Path(__file__).resolve().parents[1]
 SNRS = (None, 10.0, 0.0, -5.0)
@@ -337,20 +338,11 @@ def draw_figure(figure_data, path):
 
     variant, cross, true, audio_mask, video_mask = figure_data
     n_audio, n_video = int(audio_mask.sum()), int(video_mask.sum())
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.imshow(cross[:n_audio, :n_video], aspect="auto", origin="lower", cmap="viridis")
-    ax.plot(true[:n_audio], np.arange(n_audio), "r--", lw=1.5, label="true alignment")
-    ax.plot(
-        cross[:n_audio, :n_video].argmax(-1),
-        np.arange(n_audio),
-        "w.",
-        ms=4,
-        label="attention argmax",
+    fig = plot_alignment(
+        cross[:n_audio, :n_video],
+        true[:n_audio],
+        title=f"{variant}:\naudio -> video attention, clean test utterance",
     )
-    ax.set_xlabel("video frame (40 ms)")
-    ax.set_ylabel("audio frame (30 ms)")
-    ax.set_title(f"{variant}:\naudio -> video attention, clean test utterance", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

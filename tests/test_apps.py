@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -147,6 +148,9 @@ def test_every_app_serves_its_endpoints(servers):
             "/translation",
             "/graph",
             "/retrieve",
+            "/av_align",
+            "/caption",
+            "/cnn_attention",
         },
         "attention": {"/explain", "/model_info"},
         "positions": {"/similarity", "/position_model", "/translation"},
@@ -220,6 +224,125 @@ def test_endpoint_answers(servers, image_files):
     check_graph_endpoint(servers["graph"])
 
 
+def test_new_tab_endpoints(servers, image_files, tmp_path):
+    """AV Align, Captioner and Attention in CNNs answer through gradio_client; bad uploads come
+    back as messages."""
+    from keras_vt.apps import av_align, captioner
+
+    handle, client = gradio_client.handle_file, servers["explorer"]
+    figure, mouth, predictions, status = call(client, "/av_align", 2, 0, False, None, None)
+    assert os.path.exists(figure) and mouth.endswith(".gif"), status
+    assert "SNR 0 dB" in status and "True symbols" in predictions
+    assert ("untrained" in status) != os.path.exists(av_align.MANIFEST)
+    audio, video = str(tmp_path / "audio.npy"), str(tmp_path / "video.npy")
+    np.save(audio, np.random.default_rng(0).random((30, 32), "float32"))
+    np.save(video, np.random.default_rng(1).random((22, 16, 16), "float32"))
+    figure, _, predictions, status = call(
+        client, "/av_align", 0, 5, False, handle(audio), handle(video)
+    )
+    assert figure and "your arrays" in status and "True symbols" not in predictions
+    figure, _, _, status = call(
+        client, "/av_align", 0, 5, False, handle(image_files["text"]), handle(video)
+    )
+    assert figure is None and "Cannot align" in status and "not a .npy" in status
+    words, text, status = call(client, "/caption", None, captioner.held_out_samples(32)[1][0])
+    assert words and "Reference" in text and "feature grid" in status, status
+    assert ("untrained" in status) != os.path.exists(captioner.CAPTIONER_MANIFEST)
+    words, _, status = call(client, "/caption", handle(image_files["fake"]), None)
+    assert words == [] and "Cannot caption" in status
+    maps, status = call(client, "/cnn_attention", "nonlocal_resnet50", None, "star")
+    assert len(maps) == 2 and "nonlocal_resnet50" in status and "random" in status
+    maps, status = call(
+        client, "/cnn_attention", "axial_resnet26s", handle(image_files["text"]), None
+    )
+    assert maps == [] and "Cannot show maps" in status
+
+
+def test_tabs_say_when_weights_are_random():
+    from keras_vt.apps import av_align, captioner
+
+    demo = captioner.CaptionerDemo(manifest=None)
+    words, _, status = captioner.caption_image(demo, None, demo.samples[0][0])
+    assert len(words) >= 1 and "random (untrained) weights" in status
+    demo = av_align.AVDemo(manifest=None)
+    figure, _, _, status = av_align.align(demo, 1, -5, False)
+    assert figure and "SNR -5 dB" in status and "random (untrained) weights" in status
+    _, _, _, status = av_align.align(demo, 1, 99, False)
+    assert "Expected snr_db in [-10, 30] dB, got snr_db=99.0" in status
+
+
+def test_fifty_concurrent_requests_none_lost(servers, image_files, tmp_path):
+    """Issue 14: 50 concurrent gradio_client requests against a loopback explorer, none lost,
+    p95 latency printed; an image of too many pixels and a non-image answered with a message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    client, samples = servers["attention"], sorted(common.sample_paths())
+
+    def request(i):
+        start = time.perf_counter()
+        picture, _, _, status = call(
+            client, "/explain", DEFAULT, None, samples[i % len(samples)], 1, "mean", "raw", 0.0
+        )
+        return time.perf_counter() - start, picture, status
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(request, range(50)))
+    lost = [status for _, picture, status in results if not (picture and os.path.exists(picture))]
+    assert lost == [], lost[:3]
+    seconds = np.array([r[0] for r in results])
+    p50, p95 = np.percentile(seconds, [50, 95])
+    print(
+        f"\n50 concurrent /explain requests: 0 lost, p50 {p50:.2f} s, p95 {p95:.2f} s, "
+        f"max {seconds.max():.2f} s (load average {os.getloadavg()[0]:.1f})"
+    )
+    huge = str(tmp_path / "huge.png")
+    Image.new("1", (8000, 6000)).save(huge)  # 48 M pixels in a small file
+    handle = gradio_client.handle_file
+    for path, message in ((huge, "more than the 40,000,000"), (image_files["text"], "image")):
+        picture, _, _, status = call(
+            client, "/explain", DEFAULT, handle(path), "circle", 1, "mean", "raw", 0
+        )
+        assert picture is None and "Cannot explain" in status and message in status, status
+
+
+def test_queue_is_bounded_and_uploads_capped(tmp_path):
+    """Waiting requests beyond max_queue are refused at once, uploads over max_file_size are
+    refused, and the server keeps answering afterwards."""
+    import gradio as gr
+
+    def slow(path):
+        time.sleep(0.5)
+        return os.path.basename(path) if path else "none"
+
+    with gr.Blocks() as blocks:
+        upload, answer = gr.File(type="filepath"), gr.Textbox()
+        gr.Button().click(slow, upload, answer, api_name="slow")
+    serve(blocks, port=free_port(), block=False, quiet=True, max_queue=2, max_file_size="20kb")
+    try:
+        client = gradio_client.Client(blocks.local_url, verbose=False)
+        jobs = [client.submit(None, api_name="/slow") for _ in range(8)]
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(job.result(timeout=60))
+            except Exception as error:  # gradio_client raises its own error types
+                outcomes.append(f"refused: {error}")
+        refused = [o for o in outcomes if o.startswith("refused")]
+        assert refused and "none" in outcomes, outcomes
+        assert all("queue is full" in o.lower() for o in refused), refused
+        small, large = tmp_path / "small.txt", tmp_path / "large.txt"
+        small.write_bytes(b"x" * 1_000)
+        large.write_bytes(b"x" * 50_000)
+        assert call(client, "/slow", gradio_client.handle_file(str(small))) == "small.txt"
+        with pytest.raises(Exception, match="(?i)size|large"):
+            call(client, "/slow", gradio_client.handle_file(str(large)))
+        assert call(client, "/slow", None) == "none"
+    finally:
+        blocks.close()
+
+
 def test_explore_command_defaults_are_safe():
     import argparse
 
@@ -227,6 +350,13 @@ def test_explore_command_defaults_are_safe():
 
     args = add_explore_arguments(argparse.ArgumentParser()).parse_args([])
     assert (args.host, args.port, args.share, args.app) == ("127.0.0.1", None, False, "explorer")
+    assert args.max_queue == 64 and args.weights is None
+    args = add_explore_arguments(argparse.ArgumentParser()).parse_args(
+        ["--weights", "hf://org/name@main", "--max-queue", "8"]
+    )
+    assert (args.weights, args.max_queue) == ("hf://org/name@main", 8)
+    with pytest.raises(ValueError, match="max_queue=0"):
+        serve(None, max_queue=0)
     args = cli.build_parser().parse_args(
         ["explore", "--port", "7999", "--model", "vit_mini_patch4_32"]
     )
@@ -237,7 +367,6 @@ def test_explore_command_defaults_are_safe():
 
 
 def test_keras_vt_explore_serves_on_localhost():
-    import time
     import urllib.request
 
     port = free_port()

@@ -289,3 +289,31 @@ def test_train_fine_tunes_from_hub_weights(offline_cache, tmp_path):
             verbose=0,
         )
     assert result["num_classes"] == 10 and os.path.exists(tmp_path / "tuned.keras")
+
+
+@pytest.mark.single_backend
+def test_explorer_loads_hub_weights(offline_cache, vit_reference):
+    """`keras-vt explore --weights hf://...` (issue 17): the explorer's model bank loads the
+    checkpoint through the hub cache (family and size from its config.json), and the attention
+    tab explains with it; with --model the checkpoint must fit that model."""
+    import argparse
+
+    from keras_vt.apps import attention, common
+    from keras_vt.apps.explorer import add_explore_arguments
+
+    name = "hf://test-org/tiny-vit"
+    args = add_explore_arguments(argparse.ArgumentParser()).parse_args(["--weights", name])
+    bank = common.ModelBank(model=args.model, weights=args.weights)
+    assert bank.names()[0] == name
+    x = pixels(32)
+    with torch.no_grad():
+        want = vit_reference(torch.from_numpy(x)).logits.numpy()
+    np.testing.assert_allclose(to_numpy(bank.get(name)(nhwc(x))), want, atol=1e-4)
+    picture, top, _, status = attention.explain(bank, name, None, "circle", 2, "mean", "rollout")
+    assert picture is not None and len(top) == SMALL_VIT["num_labels"], status
+    assert "grid 4x4" in status
+    mismatched = common.ModelBank(model="vit_tiny_patch16_224", weights=name)
+    with pytest.raises(ValueError, match="does not fit"):
+        mismatched.get(mismatched.names()[0])
+    with pytest.raises(ValueError, match="ORG/NAME"):
+        common.ModelBank(weights="hf://no-organisation")

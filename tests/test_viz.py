@@ -321,3 +321,21 @@ def test_clip_image_tower():
     assert len(maps) == 2 and maps[0].shape == (1, 2, 5, 5)
     np.testing.assert_allclose(viz.attention_rollout(maps).sum(-1), 1.0, atol=1e-5)
     assert viz.position_similarity(tower).shape == (2, 2, 2, 2)
+
+
+def test_plot_alignment_draws_the_true_alignment_and_the_argmax():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    alignment = np.full((6, 4), 0.1, "float32")
+    alignment[np.arange(6), [0, 0, 1, 2, 3, 3]] = 0.7
+    true = np.array([0, 0, 1, 1, 2, 3])
+    figure = viz.plot_alignment(alignment, true)
+    dashed, dots = figure.axes[0].get_lines()
+    np.testing.assert_array_equal(dashed.get_xdata(), true)
+    np.testing.assert_array_equal(dots.get_xdata(), [0, 0, 1, 2, 3, 3])
+    plt.close(figure)
+    with pytest.raises(ValueError, match=r"\(audio frames, video frames\), got \(6,\)"):
+        viz.plot_alignment(np.ones(6))

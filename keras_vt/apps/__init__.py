@@ -1,4 +1,5 @@
-"""Gradio apps: attention explorer, positional-encoding explorer, model graph.
+"""Gradio apps: attention, positional encodings, model graph, retrieval (MMT), AV Align, the
+Show-Attend-Tell captioner and attention inside CNNs, as tabs of one explorer.
 
 Gradio is imported only when an app is built: `import keras_vt` and `import keras_vt.apps` work
 without it. Run them with `keras-vt explore` or the scripts in demos/.

@@ -4,7 +4,7 @@ mean attention distance of every head out."""
 import numpy as np
 
 from keras_vt import viz
-from keras_vt.apps.common import ImageError, image_size_of, model_input, read_image, resize
+from keras_vt.apps.common import image_size_of, model_input, read_upload_or_sample, resize
 from keras_vt.apps.common import sample_paths as _sample_paths
 
 METHODS = ("raw", "rollout", "flow")
@@ -108,10 +108,7 @@ def explain(bank, model_name, upload, sample, layer, head, method, discard_ratio
         message, not an exception.
     """
     try:
-        path = upload if upload else _sample_paths().get(sample)
-        if path is None:
-            raise ImageError("No image: upload one or pick a sample.")
-        image = read_image(path)
+        image = read_upload_or_sample(upload, sample)
         entry = bank.entry(model_name)
         model = entry.model
         square, batch = model_input(image, model)

@@ -71,6 +71,12 @@ def read_image(path, max_side=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS):
         raise ImageError(f"{name} could not be decoded as an image ({error}).") from error
 
 
+def read_upload_or_sample(upload, sample):
+    """RGB uint8 of the uploaded file, else of the built-in sample named `sample` (`read_image`:
+    an `ImageError` for the user when neither is there or the file is not an image)."""
+    return read_image(upload if upload else sample_paths().get(sample))
+
+
 def center_square(image):
     """The central square crop of an (h, w, 3) image."""
     height, width = image.shape[:2]
@@ -123,7 +129,9 @@ class ModelBank:
 
     By default the embedded models (trained on the built-in shapes data, shipped in
     keras_vt/assets); `model` (a registered name) and `weights` (a `.weights.h5` or `.keras`
-    path) add one more, which becomes the default choice.
+    path, or a hub checkpoint `hf://ORG/NAME[@REVISION]` / `timm/NAME`, downloaded, converted and
+    cached by `keras_vt.convert.hub`; without `model` its family comes from its `config.json`)
+    add one more, which becomes the default choice.
 
     Example:
 
@@ -155,15 +163,23 @@ class ModelBank:
 
     @staticmethod
     def _user_entry(model, weights):
+        from keras_vt.convert.hub import is_hub_name, parse_hub_name
         from keras_vt.models.registry import get_spec
 
+        if is_hub_name(weights):
+            parse_hub_name(weights)  # a malformed name is an error now, not at the first request
+            if model is not None:
+                get_spec(model)
+            label = f"{model} ({weights})" if model else weights
+            return Entry(name=label, model_name=model, weights=weights)
         if weights is not None:
             weights = os.fspath(weights)
             if not os.path.exists(weights):
                 raise ValueError(f"Weights file not found: weights={weights!r}.")
             if not weights.endswith((".keras", ".weights.h5")):
                 raise ValueError(
-                    f"Unsupported weights={weights!r}: expected a '.keras' or '.weights.h5' file."
+                    f"Unsupported weights={weights!r}: expected a '.keras' or '.weights.h5' file, "
+                    "or a hub checkpoint 'hf://ORG/NAME[@REVISION]' / 'timm/NAME'."
                 )
         if model is None:
             if not weights.endswith(".keras"):
@@ -198,9 +214,12 @@ class ModelBank:
     def _build(entry):
         import keras
 
+        from keras_vt.convert.hub import is_hub_name, load_pretrained
         from keras_vt.models.registry import create_model, load_weights
 
         if entry.model_name is None:
+            if is_hub_name(entry.weights):  # family and size from the checkpoint's config.json
+                return load_pretrained(entry.weights)
             return keras.saving.load_model(entry.weights, compile=False)
         model = create_model(entry.model_name, **entry.overrides)
         if entry.weights is not None:

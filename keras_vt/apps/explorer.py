@@ -9,6 +9,10 @@ from keras_vt.apps.common import ModelBank
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_FILE_SIZE = "8mb"
+# Requests waiting beyond this many are refused at once ("queue is full"), not left to pile up;
+# one request runs at a time (the models share the CPU).
+MAX_QUEUE = 64
+CONCURRENCY = 1
 TITLE = "keras_vt explorer"
 
 
@@ -27,6 +31,8 @@ def _bank(bank, model, weights):
 
 def _tabs():
     from keras_vt.apps.attention import attention_tab
+    from keras_vt.apps.av_align import av_align_tab
+    from keras_vt.apps.captioner import captioner_tab, cnn_attention_tab
     from keras_vt.apps.graph import graph_tab
     from keras_vt.apps.positions import positions_tab
     from keras_vt.apps.retrieval import retrieval_tab
@@ -37,6 +43,9 @@ def _tabs():
         "Positions": ("Positional-encoding explorer", positions_tab),
         "Model graph": ("Model graph", graph_tab),
         "Retrieval": ("Video retrieval (MMT)", retrieval_tab),
+        "AV Align": ("AV Align: audio attends over lips", av_align_tab),
+        "Captioner": ("Show-Attend-Tell captioner", captioner_tab),
+        "Attention in CNNs": ("Attention inside CNNs", cnn_attention_tab),
     }
 
 
@@ -65,15 +74,21 @@ def build_graph_app(bank=None, model=None, weights=None):
     return _single_app("Model graph", bank, model, weights)
 
 
-def build_explorer(bank=None, model=None, weights=None):
-    """All three apps as tabs of one Blocks: attention, positions, model graph."""
+def build_explorer(bank=None, model=None, weights=None, tabs=None):
+    """Every app as a tab of one Blocks (attention, positions, model graph, retrieval, AV Align,
+    captioner, attention in CNNs), or only the tab labels in `tabs`."""
     gr = _gradio()
+    table = _tabs()
+    tabs = list(table) if tabs is None else list(tabs)
+    unknown = [label for label in tabs if label not in table]
+    if unknown or not tabs:
+        raise ValueError(f"Unknown tabs={tabs!r}: expected some of {list(table)}.")
     bank = _bank(bank, model, weights)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"## {TITLE}: looking inside vision transformers")
-        for label, (_, tab) in _tabs().items():
+        for label in tabs:
             with gr.Tab(label):
-                tab(bank)
+                table[label][1](bank)
     return app
 
 
@@ -95,6 +110,7 @@ def launch(
     max_file_size=MAX_FILE_SIZE,
     block=True,
     quiet=False,
+    max_queue=MAX_QUEUE,
 ):
     """Builds an app and serves it; returns the Gradio Blocks (running).
 
@@ -106,7 +122,8 @@ def launch(
         host: interface to bind.
         port: port (default: Gradio's first free one from 7860).
         model: a registered model name to add to the embedded default.
-        weights: `.weights.h5` (with `model`) or `.keras` file for that model.
+        weights: `.weights.h5` (with `model`) or `.keras` file for that model, or a hub
+            checkpoint `hf://ORG/NAME[@REVISION]` / `timm/NAME` (see `ModelBank`).
         share: create a public gradio.live link (off by default).
         app: "explorer" (all tabs), "attention", "positions" or "graph".
         block: keep serving until interrupted (False returns at once, for tests).
@@ -122,7 +139,7 @@ def launch(
         raise ValueError(f"Unknown app={app!r}: expected one of {sorted(APPS)}.")
     _gradio()
     blocks = APPS[app](model=model, weights=weights)
-    return serve(blocks, host, port, share, max_file_size, block, quiet)
+    return serve(blocks, host, port, share, max_file_size, block, quiet, max_queue)
 
 
 def serve(
@@ -133,8 +150,12 @@ def serve(
     max_file_size=MAX_FILE_SIZE,
     block=True,
     quiet=False,
+    max_queue=MAX_QUEUE,
 ):
     """Serves built Blocks with the safe defaults of `launch`; returns them."""
+    if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+        raise ValueError(f"Expected max_queue as an int >= 1, got max_queue={max_queue!r}.")
+    blocks.queue(max_size=max_queue, default_concurrency_limit=CONCURRENCY)
     blocks.launch(
         server_name=host,
         server_port=port,
@@ -153,13 +174,22 @@ def add_explore_arguments(parser):
     parser.add_argument("--port", type=int, default=None, help="port (first free from 7860)")
     parser.add_argument("--model", default=None, help="a registered model name to explore too")
     parser.add_argument(
-        "--weights", default=None, help=".weights.h5 (with --model) or .keras file to load"
+        "--weights",
+        default=None,
+        help=".weights.h5 (with --model) or .keras file, or a hub checkpoint hf://ORG/NAME"
+        "[@REVISION] or timm/NAME (downloaded through huggingface_hub's cache, converted once)",
     )
     parser.add_argument(
         "--app", default="explorer", choices=sorted(APPS), help="which app (default: all tabs)"
     )
     parser.add_argument(
         "--share", action="store_true", help="also open a public gradio.live link (off by default)"
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=MAX_QUEUE,
+        help=f"requests allowed to wait; more are refused (default {MAX_QUEUE})",
     )
     return parser
 
@@ -173,4 +203,5 @@ def explore_command(args):
         weights=args.weights,
         share=args.share,
         app=args.app,
+        max_queue=args.max_queue,
     )

@@ -7,6 +7,7 @@ from keras_vt.viz.distance import mean_attention_distance
 from keras_vt.viz.maps import attention_maps, attention_model
 from keras_vt.viz.plotting import (
     overlay,
+    plot_alignment,
     plot_attention_distance,
     plot_model_graph,
     plot_position_similarity,

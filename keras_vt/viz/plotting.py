@@ -155,6 +155,49 @@ def plot_attention_distance(distance, patch_size=None, image_size=None, title=No
     return figure
 
 
+def plot_alignment(alignment, true=None, title=None, axis=None):
+    """An audio-to-video attention map (AV Align) with the true alignment drawn over it.
+
+    Args:
+        alignment: (audio frames, video frames) attention probabilities of one example, cut to
+            its valid frames (e.g. head-averaged `keras_vt.viz.attention_maps(av_model, x)[-1][0]`).
+        true: optional (audio frames,) video frame of each audio frame's instant (the data's
+            `labels["alignment"]`), drawn dashed; the attention argmax is drawn as dots.
+        axis: a matplotlib Axes to draw into (a new Figure when None).
+
+    Returns the matplotlib Figure.
+
+    Example:
+
+    >>> figure = keras_vt.viz.plot_alignment(np.full((6, 4), 0.25), true=[0, 0, 1, 2, 2, 3])
+    >>> figure.axes[0].get_xlabel()
+    'video frame (40 ms)'
+    """
+    import matplotlib.pyplot as plt
+
+    alignment = np.asarray(alignment, "float32")
+    if alignment.ndim != 2 or 0 in alignment.shape:
+        raise ValueError(
+            f"Expected alignment of shape (audio frames, video frames), got {alignment.shape}."
+        )
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    else:
+        figure = axis.figure
+    rows = np.arange(alignment.shape[0])
+    axis.imshow(alignment, aspect="auto", origin="lower", cmap="viridis")
+    if true is not None:
+        true = np.asarray(true)[: alignment.shape[0]]
+        axis.plot(true, rows[: len(true)], "r--", lw=1.5, label="true alignment")
+    axis.plot(alignment.argmax(-1), rows, "w.", ms=4, label="attention argmax")
+    axis.set_xlim(-0.5, alignment.shape[1] - 0.5)
+    axis.set_xlabel("video frame (40 ms)")
+    axis.set_ylabel("audio frame (30 ms)")
+    axis.set_title(title or "audio -> video attention", fontsize=10)
+    axis.legend(loc="upper left", fontsize=8)
+    return figure
+
+
 def plot_translation(probes, metric="feature_change", title=None):
     """Curves of `translation_probe` results, `probes` = {label: result}. Returns a Figure."""
     import matplotlib.pyplot as plt
