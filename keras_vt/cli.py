@@ -306,8 +306,8 @@ def build_parser():
     sub.add_parser(
         "bench",
         add_help=False,
-        help="ViT-B/16 throughput against keras-hub and Hugging Face (benchmarks/throughput.py; "
-        "`keras-vt bench --help` for its options)",
+        help="every family at float32, bfloat16 and int8 against keras-hub and Hugging Face "
+        "(benchmarks/bench.py; `keras-vt bench --help` for its options)",
     )
 
     from keras_vt.apps.explorer import add_explore_arguments
@@ -319,11 +319,11 @@ def build_parser():
 
 
 def bench(argv):
-    """Runs benchmarks/throughput.py of the source checkout with `argv`; returns its exit code."""
+    """Runs benchmarks/bench.py of the source checkout with `argv`; returns its exit code."""
     import runpy
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
     if not script.exists():
         print(
             f"keras-vt: error: the benchmark script {script} is not installed with the package; "

@@ -1,0 +1,544 @@
+"""`keras-vt bench`: every family at float32, bfloat16 and int8, against keras-hub and Hugging Face.
+
+In one run, with random weights, on this machine's CPU:
+
+* inference images/s (texts/s for CLIP's text tower) and training images/s, and the peak resident
+  memory of the process, for ViT-B/16, DeiT-S distilled (trained with a ResNet-50 teacher), CPVT-S,
+  CvT-13 and CLIP ViT-B/32 (image tower, text tower; training is the contrastive step);
+* built by keras_vt on each Keras backend, by keras-hub (ViT, DeiT, CLIP) and by Hugging Face
+  transformers in PyTorch (ViT, DeiT, CvT, CLIP), each at its own best setting per precision:
+    - keras (keras_vt, keras-hub): float32 with XLA on TensorFlow and JAX, eager on PyTorch;
+      bfloat16 = `dtype="bfloat16"` (weights and activations), TensorFlow *without* XLA (oneDNN's
+      bfloat16 kernels; XLA on CPU does not use the bf16 units), XLA on JAX, eager on PyTorch;
+      int8 = `keras_vt.precision.quantize` (Keras int8 + torch's CPU int8 matmul) for keras_vt,
+      `Model.quantize("int8")` for keras-hub; training in float32 and `mixed_bfloat16`;
+    - Hugging Face: float32, `model.to(torch.bfloat16)`, `torch.ao` dynamic int8 of every
+      `nn.Linear`; eval mode under `torch.inference_mode()`; training in float32 and under
+      `torch.autocast("cpu", torch.bfloat16)` with AdamW;
+* the machine's float32, bfloat16 and int8 matmul rooflines (best of each framework, n = 2048)
+  and each model's fraction of the roofline of its precision (FLOPs counted once per model by
+  `torch.utils.flop_counter` on keras_vt's model under PyTorch: matmuls, convolutions, attention).
+
+Every job (library, backend, model, precision) runs in its own subprocess, so the Keras backend and
+the peak memory are its own; threads are fixed alike for all (`--threads`). Timing through
+`benchmarks/harness.py` (warm-up calls, then the median and IQR of timed calls). Results:
+`benchmarks/results/bench.json` and `bench.md` (the README's table), with provenance; `--quick`
+is a smoke run (tiny batch, two models, few repeats).
+
+    keras-vt bench                       # the whole run (long: about an hour on 2 cores)
+    keras-vt bench --models vit_b16 --precisions float32,bfloat16
+    python benchmarks/bench.py --quick
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import set_threads, time_calls  # noqa: E402
+from benchmarks.results_io import limit_cpus, provenance, write_json  # noqa: E402
+
+BACKENDS = ("tensorflow", "jax", "torch")
+PRECISIONS = ("float32", "bfloat16", "int8")
+# model key -> (keras_vt name, libraries that have it, input kind)
+MODELS = {
+    "vit_b16": ("vit_base_patch16_224", ("keras_vt", "keras_hub", "hf"), "image"),
+    "deit_s_distilled": ("deit_small_distilled_patch16_224", ("keras_vt", "keras_hub", "hf"), "image"),
+    "cpvt_s": ("cpvt_small_gap", ("keras_vt",), "image"),
+    "cvt_13": ("cvt_13", ("keras_vt", "hf"), "image"),
+    "clip_b32_image": ("clip_vit_b32", ("keras_vt", "keras_hub", "hf"), "image"),
+    "clip_b32_text": ("clip_vit_b32", ("keras_vt", "keras_hub", "hf"), "text"),
+}
+NUM_CLASSES = 1000
+IMAGE_SIZE = 224
+CONTEXT = 77
+VOCAB = 49408
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs and models
+# --------------------------------------------------------------------------------------------
+
+
+def batch_inputs(kind, batch, channels_first=False):
+    rng = np.random.default_rng(0)
+    if kind == "text":
+        return rng.integers(1, VOCAB - 1, size=(batch, CONTEXT)).astype("int32")
+    shape = (batch, 3, IMAGE_SIZE, IMAGE_SIZE) if channels_first else (batch, IMAGE_SIZE, IMAGE_SIZE, 3)
+    return rng.uniform(-1.0, 1.0, size=shape).astype("float32")
+
+
+def keras_model(library, key, dtype):
+    """The inference model of `key` (a keras.Model taking one array) under `dtype`."""
+    import keras
+
+    name, _, kind = MODELS[key]
+    if library == "keras_vt":
+        import keras_vt
+
+        model = keras_vt.create_model(name, dtype=dtype)
+        if key.startswith("clip"):
+            model = model.image_encoder if kind == "image" else model.text_encoder
+        return model
+    import keras_hub
+
+    if key == "vit_b16":
+        backbone = keras_hub.models.ViTBackbone(
+            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), patch_size=16, num_layers=12, num_heads=12,
+            hidden_dim=768, mlp_dim=3072, dtype=dtype,
+        )
+        return keras_hub.models.ViTImageClassifier(
+            backbone=backbone, num_classes=NUM_CLASSES, activation=None, preprocessor=None, dtype=dtype
+        )
+    if key == "deit_s_distilled":
+        backbone = keras_hub.models.DeiTBackbone(
+            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), patch_size=16, num_layers=12, num_heads=6,
+            hidden_dim=384, intermediate_dim=1536, dtype=dtype,
+        )
+        return keras_hub.models.DeiTImageClassifier(
+            backbone=backbone, num_classes=NUM_CLASSES, preprocessor=None, dtype=dtype
+        )
+    vision = keras_hub.models.CLIPVisionEncoder(
+        patch_size=32, hidden_dim=768, num_layers=12, num_heads=12, intermediate_dim=3072,
+        intermediate_activation="quick_gelu", image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype=dtype,
+    )
+    text = keras_hub.models.CLIPTextEncoder(
+        vocabulary_size=VOCAB, embedding_dim=512, hidden_dim=512, num_layers=12, num_heads=8,
+        intermediate_dim=2048, intermediate_activation="quick_gelu", max_sequence_length=CONTEXT,
+        dtype=dtype,
+    )
+    if kind == "image":
+        return vision
+    inputs = keras.Input((CONTEXT,), dtype="int32")
+    return keras.Model(inputs, text({"token_ids": inputs}))
+
+
+def keras_training(library, key, batch, policy):
+    """(compiled model, x, y) for one training step of `key` under dtype policy `policy`."""
+    import keras
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        if key.startswith("clip"):
+            if library != "keras_vt":
+                return None
+            import keras_vt
+
+            model = keras_vt.create_model("clip_vit_b32")
+            model.compile(optimizer=keras.optimizers.AdamW(1e-5))
+            return model, (batch_inputs("image", batch), batch_inputs("text", batch)), None
+        model = keras_model(library, key, None)
+        labels = np.random.default_rng(1).integers(0, NUM_CLASSES, size=(batch,))
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if library == "keras_vt" and key == "deit_s_distilled":
+            import keras_vt
+
+            teacher = keras_vt.create_model("resnet50")
+            model = keras_vt.training.Distiller(model, teacher, mode="hard")
+            model.compile(optimizer=keras.optimizers.AdamW(1e-4))
+        else:
+            model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=loss)
+        return model, batch_inputs("image", batch), labels
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def keras_jit(backend, precision):
+    """The compile setting each precision runs best with on each backend (see module docstring)."""
+    if backend == "torch":
+        return False
+    if backend == "tensorflow" and precision == "bfloat16":
+        return False
+    return True
+
+
+def worker_keras(args):
+    import keras
+
+    result = {}
+    key, precision = args.model, args.precision
+    kind = MODELS[key][2]
+    dtype = "bfloat16" if precision == "bfloat16" else "float32"
+    model = keras_model(args.library, key, dtype)
+    if precision == "int8":
+        if args.library == "keras_vt":
+            import keras_vt
+
+            keras_vt.precision.quantize(model)
+        else:
+            model.quantize("int8")
+    jit = keras_jit(args.backend, precision)
+    model.compile(jit_compile=jit)
+    result["setting"] = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}"
+    x = batch_inputs(kind, args.batch)
+    result["inference"] = time_calls(
+        lambda: model.predict_on_batch(x), args.warmup, args.repeats, f"{args.tag} inference"
+    )
+    if args.train_repeats and precision != "int8":
+        policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+        made = keras_training(args.library, key, args.batch, policy) if kind == "image" else None
+        if made is not None:
+            model, x, y = made
+            model.jit_compile = keras_jit(args.backend, precision)
+            step = (lambda: model.train_on_batch(x)) if y is None else (
+                lambda: model.train_on_batch(x, y)
+            )
+            result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
+            result["training_setting"] = f"{policy}, AdamW"
+    return result
+
+
+def hf_model(key):
+    import transformers as tr
+
+    if key == "vit_b16":
+        return tr.ViTForImageClassification(tr.ViTConfig(num_labels=NUM_CLASSES))
+    if key == "deit_s_distilled":
+        config = tr.DeiTConfig(
+            hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
+            num_labels=NUM_CLASSES,
+        )
+        return tr.DeiTForImageClassificationWithTeacher(config)
+    if key == "cvt_13":
+        return tr.CvtForImageClassification(tr.CvtConfig(num_labels=NUM_CLASSES))
+    config = tr.CLIPConfig()
+    return tr.CLIPModel(config)
+
+
+def worker_hf(args):
+    import torch
+
+    key, precision = args.model, args.precision
+    kind = MODELS[key][2]
+    torch.manual_seed(0)
+    model = hf_model(key).eval()
+    x = torch.from_numpy(batch_inputs(kind, args.batch, channels_first=True))
+    if kind == "text":
+        x = x.long()
+
+    def forward(m, inputs):
+        if key.startswith("clip"):
+            return m.get_image_features(pixel_values=inputs) if kind == "image" else (
+                m.get_text_features(input_ids=inputs)
+            )
+        return m(pixel_values=inputs).logits
+
+    infer_model, inputs = model, x
+    if precision == "bfloat16":
+        infer_model = hf_model(key).eval().to(torch.bfloat16)
+        inputs = x if kind == "text" else x.to(torch.bfloat16)
+    elif precision == "int8":
+        infer_model = torch.ao.quantization.quantize_dynamic(
+            hf_model(key).eval(), {torch.nn.Linear}, dtype=torch.qint8
+        )
+    result = {"setting": f"{precision} ({'model.to(bfloat16)' if precision == 'bfloat16' else 'torch.ao dynamic int8' if precision == 'int8' else 'eval'}), inference_mode"}
+
+    def infer():
+        with torch.inference_mode():
+            return forward(infer_model, inputs)
+
+    result["inference"] = time_calls(infer, args.warmup, args.repeats, f"{args.tag} inference")
+    if args.train_repeats and precision != "int8" and kind == "image":
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        labels = torch.from_numpy(np.random.default_rng(1).integers(0, NUM_CLASSES, args.batch))
+        teacher = None
+        if key == "deit_s_distilled":
+            import transformers as tr
+
+            teacher = tr.ResNetForImageClassification(tr.ResNetConfig(num_labels=NUM_CLASSES)).eval()
+        texts = torch.from_numpy(batch_inputs("text", args.batch)).long()
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16"):
+                if key.startswith("clip"):
+                    loss = model(input_ids=texts, pixel_values=x, return_loss=True).loss
+                elif teacher is not None:
+                    with torch.no_grad():
+                        hard = teacher(pixel_values=x).logits.argmax(-1)
+                    out = model(pixel_values=x)
+                    ce = torch.nn.functional.cross_entropy
+                    loss = 0.5 * ce(out.cls_logits, labels) + 0.5 * ce(out.distillation_logits, hard)
+                else:
+                    loss = torch.nn.functional.cross_entropy(model(pixel_values=x).logits, labels)
+            loss.backward()
+            optimizer.step()
+
+        result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
+        result["training_setting"] = "float32" if precision == "float32" else "autocast bfloat16"
+    return result
+
+
+def worker_matmul(args):
+    """float32, bfloat16 and int8 square matmuls on `args.backend`'s framework: GFLOP/s."""
+    n, out = args.matmul_size, {}
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n, n)).astype("float32")
+    i8 = rng.integers(-100, 100, size=(n, n)).astype("int8")
+    flops = 2.0 * n**3
+
+    def rate(fn, label):
+        stats = time_calls(fn, 2, args.matmul_repeats, label, progress=False)
+        return flops / stats["median"] / 1e9
+
+    if args.backend == "torch":
+        import torch
+
+        t = torch.from_numpy(a)
+        b = t.to(torch.bfloat16)
+        q = torch.from_numpy(i8)
+        out["float32"] = rate(lambda: t @ t, "torch f32")
+        out["bfloat16"] = rate(lambda: b @ b, "torch bf16")
+        out["int8"] = rate(lambda: torch._int_mm(q, q), "torch int8")
+    elif args.backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.constant(a)
+        b = tf.cast(t, tf.bfloat16)
+        xla = tf.function(lambda u, v: u @ v, jit_compile=True)
+        q = tf.constant(i8)
+        qmm = tf.function(lambda u, v: tf.linalg.matmul(u, v, output_type=tf.int32), jit_compile=True)
+        out["float32"] = rate(lambda: xla(t, t).numpy(), "tf f32")
+        out["bfloat16"] = rate(lambda: (b @ b).numpy(), "tf bf16 (oneDNN)")
+        out["int8"] = rate(lambda: qmm(q, q).numpy(), "tf int8 (XLA)")
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        t = jnp.asarray(a)
+        b = t.astype(jnp.bfloat16)
+        q = jnp.asarray(i8)
+        mm = jax.jit(lambda u, v: u @ v)
+        bmm = jax.jit(lambda u, v: jnp.matmul(u, v, preferred_element_type=jnp.float32))
+        qmm = jax.jit(lambda u, v: jnp.matmul(u, v, preferred_element_type=jnp.int32))
+        out["float32"] = rate(lambda: mm(t, t).block_until_ready(), "jax f32")
+        out["bfloat16"] = rate(lambda: bmm(b, b).block_until_ready(), "jax bf16")
+        out["int8"] = rate(lambda: qmm(q, q).block_until_ready(), "jax int8")
+    return {"matmul": out}
+
+
+def worker_flops(args):
+    """Forward FLOPs per example of every model key (keras_vt's model under PyTorch)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    out = {}
+    for key in args.models:
+        model = keras_model("keras_vt", key, "float32")
+        x = torch.from_numpy(batch_inputs(MODELS[key][2], 1))
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model(x, training=False)
+        out[key] = int(counter.get_total_flops())
+    return {"flops": out}
+
+
+def run_worker(args):
+    settings = set_threads(args.threads)
+    settings["cpu_affinity"] = limit_cpus(args.threads)
+    if args.library == "matmul":
+        result = worker_matmul(args)
+    elif args.library == "flops":
+        result = worker_flops(args)
+    elif args.library == "hf":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        result = worker_hf(args)
+    else:
+        result = worker_keras(args)
+    result["threads"] = settings
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(args.worker_output).write_text(json.dumps(result))
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+
+def jobs(args):
+    yield "flops", "torch", None, None
+    for backend in args.backends:
+        yield "matmul", backend, None, None
+    if "torch" not in args.backends and "hf" in args.libraries:
+        yield "matmul", "torch", None, None
+    for key in args.models:
+        for precision in args.precisions:
+            for library in MODELS[key][1]:
+                if library not in args.libraries:
+                    continue
+                for backend in ("torch",) if library == "hf" else args.backends:
+                    yield library, backend, key, precision
+
+
+def run_job(args, library, backend, key, precision):
+    tag = "/".join(filter(None, (library, backend, key, precision)))
+    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--library", library,
+            "--backend", backend, "--tag", tag]
+    if key:
+        argv += ["--model", key, "--precision", precision]
+    for name in ("batch", "warmup", "repeats", "train_repeats", "threads", "matmul_size",
+                 "matmul_repeats"):
+        argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    argv += ["--models", ",".join(args.models)]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        output = os.path.join(tmp, "result.json")
+        argv += ["--worker-output", output]
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL,
+                              stderr=None if args.verbose else subprocess.PIPE, text=True)
+        if proc.returncode or not os.path.exists(output):
+            return {"error": f"exit {proc.returncode}: {(proc.stderr or '')[-2000:]}"}
+        result = json.loads(Path(output).read_text())
+    result["job_seconds"] = time.perf_counter() - start
+    return result
+
+
+def rate(batch, stats):
+    return batch / stats["median"] if stats else None
+
+
+def report(args, results):
+    flops = results.get("flops/torch", {}).get("flops", {})
+    roof = {}
+    for tag, result in results.items():
+        if tag.startswith("matmul/"):
+            for precision, gflops in result.get("matmul", {}).items():
+                if gflops > roof.get(precision, (0, ""))[0]:
+                    roof[precision] = (gflops, tag.split("/")[1])
+    lines = [
+        f"# keras-vt bench: batch {args.batch}, {IMAGE_SIZE} px, {args.threads} threads",
+        "",
+        "Rooflines (best square matmul, n = %d): " % args.matmul_size
+        + ", ".join(f"{p} {g:.0f} GFLOP/s ({b})" for p, (g, b) in roof.items()),
+        "",
+        "| model | precision | library | backend | inference /s | vs HF best | % roofline "
+        "| training img/s | peak RSS MB | setting |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for tag, result in results.items():
+        parts = tag.split("/")
+        if len(parts) != 4:
+            continue
+        library, backend, key, precision = parts
+        if "error" in result:
+            rows.append((key, precision, library, backend, None, None, None, None, "error"))
+            continue
+        inference = rate(args.batch, result["inference"])
+        training = rate(args.batch, result.get("training"))
+        rows.append((key, precision, library, backend, inference, training,
+                     result["peak_rss_mb"], result.get("setting", ""), ""))
+    summary = {}
+    for key in args.models:
+        hf_best = max((r[4] or 0 for r in rows if r[0] == key and r[2] == "hf"), default=0)
+        for r in rows:
+            if r[0] != key:
+                continue
+            key_, precision, library, backend, inference, training, rss, setting, err = r
+            if err:
+                lines.append(f"| {key} | {precision} | {library} | {backend} | failed | | | | | |")
+                continue
+            fraction = ""
+            if key in flops and precision in roof:
+                fraction = f"{100 * inference * flops[key] / 1e9 / roof[precision][0]:.0f}%"
+            vs = f"{inference / hf_best:.2f}x" if hf_best else ""
+            train = f"{training:.2f}" if training else ""
+            lines.append(
+                f"| {key} | {precision} | {library} | {backend} | {inference:.2f} | {vs} | "
+                f"{fraction} | {train} | {rss:.0f} | {setting} |"
+            )
+        best = {}
+        for r in rows:
+            if r[0] == key and not r[8]:
+                best.setdefault(r[2], max((s for s in rows if s[0] == key and s[2] == r[2] and not s[8]),
+                                          key=lambda s: s[4]))
+        summary[key] = {lib: {"inference": b[4], "precision": b[1], "backend": b[3]}
+                        for lib, b in best.items()}
+    lines += ["", "Best setting of each library per model (inference):", ""]
+    for key, libs in summary.items():
+        parts = [f"{lib} {b['inference']:.2f}/s ({b['precision']}, {b['backend']})"
+                 for lib, b in libs.items()]
+        ratio = ""
+        if "keras_vt" in libs and "hf" in libs:
+            ratio = f" — keras_vt/HF = {libs['keras_vt']['inference'] / libs['hf']['inference']:.2f}x"
+        lines.append(f"- {key}: " + "; ".join(parts) + ratio)
+    return "\n".join(lines), {"rooflines": roof, "flops": flops, "best": summary}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated model keys")
+    p.add_argument("--precisions", default=",".join(PRECISIONS))
+    p.add_argument("--backends", default=",".join(BACKENDS), help="Keras backends")
+    p.add_argument("--libraries", default="keras_vt,keras_hub,hf")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--train-repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--matmul-size", type=int, default=2048)
+    p.add_argument("--matmul-repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="smoke run: batch 2, ViT-B/16 and CvT-13")
+    p.add_argument("--output", default="bench", help="results/<output>.json and .md")
+    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    for hidden in ("library", "backend", "model", "precision", "tag", "worker_output"):
+        p.add_argument(f"--{hidden.replace('_', '-')}", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name, allowed in (("models", MODELS), ("precisions", PRECISIONS), ("backends", BACKENDS),
+                          ("libraries", ("keras_vt", "keras_hub", "hf"))):
+        values = [v for v in getattr(args, name).split(",") if v]
+        unknown = [v for v in values if v not in allowed]
+        if unknown and not args.worker:
+            p.error(f"--{name}: unknown {unknown}; expected some of {list(allowed)}")
+        setattr(args, name, values)
+    for name in ("batch", "repeats", "threads", "matmul_size"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+    if args.quick:
+        args.batch, args.repeats, args.train_repeats, args.matmul_repeats = 2, 2, 1, 2
+        if args.models == list(MODELS):
+            args.models = ["vit_b16", "cvt_13"]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return 0
+    from tqdm import tqdm
+
+    started = provenance()
+    results = {}
+    todo = list(jobs(args))
+    bar = tqdm(todo, desc="bench", file=sys.stderr, dynamic_ncols=True)
+    for library, backend, key, precision in bar:
+        tag = "/".join(filter(None, (library, backend, key, precision)))
+        bar.set_postfix_str(tag)
+        results[tag] = run_job(args, library, backend, key, precision)
+        if "error" in results[tag]:
+            tqdm.write(f"{tag} failed: {results[tag]['error'][-400:]}")
+    markdown, summary = report(args, results)
+    print(markdown)
+    write_json(args.output, {"summary": summary, "jobs": results, "settings": vars(args)},
+               started, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

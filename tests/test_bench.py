@@ -1,0 +1,60 @@
+"""benchmarks/bench.py (`keras-vt bench`): its arithmetic, job list and arguments (nothing timed)."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.single_backend
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return runpy.run_path(str(SCRIPT), run_name="bench_under_test")
+
+
+def stats(seconds):
+    return {"median": seconds, "q1": seconds, "q3": seconds, "iqr": 0.0, "all": [seconds]}
+
+
+def test_report_ratios_and_roofline_fraction(bench):
+    args = bench["parse_args"](["--models", "vit_b16", "--batch", "8"])
+    results = {
+        "flops/torch": {"flops": {"vit_b16": 35e9}},
+        "matmul/torch": {"matmul": {"float32": 200.0, "bfloat16": 400.0, "int8": 800.0}},
+        "matmul/tensorflow": {"matmul": {"float32": 100.0, "bfloat16": 350.0, "int8": 50.0}},
+        # 8 images in 2 s = 4 img/s x 35 GFLOP = 140 GFLOP/s = 70 % of 200.
+        "keras_vt/torch/vit_b16/float32": {
+            "inference": stats(2.0), "training": stats(8.0), "peak_rss_mb": 900.0, "setting": "s"
+        },
+        # 8 in 1 s = 8 img/s x 35 = 280 GFLOP/s = 70 % of 400.
+        "keras_vt/torch/vit_b16/bfloat16": {"inference": stats(1.0), "peak_rss_mb": 800.0},
+        "hf/torch/vit_b16/bfloat16": {"inference": stats(1.6), "peak_rss_mb": 700.0},
+        "keras_hub/jax/vit_b16/int8": {"error": "exit 1: boom"},
+    }
+    markdown, summary = bench["report"](args, results)
+    assert summary["rooflines"]["bfloat16"] == (400.0, "torch")
+    assert "| vit_b16 | float32 | keras_vt | torch | 4.00 | 0.80x | 70% | 1.00 | 900 |" in markdown
+    assert "| vit_b16 | bfloat16 | keras_vt | torch | 8.00 | 1.60x | 70% |" in markdown
+    assert "| vit_b16 | int8 | keras_hub | jax | failed |" in markdown
+    assert summary["best"]["vit_b16"]["keras_vt"]["precision"] == "bfloat16"
+    assert "keras_vt/HF = 1.60x" in markdown
+
+
+def test_jobs_cover_libraries_backends_and_precisions(bench):
+    args = bench["parse_args"](["--models", "cvt_13,cpvt_s", "--precisions", "float32,int8"])
+    jobs = list(bench["jobs"](args))
+    assert jobs[0] == ("flops", "torch", None, None)
+    assert {j[1] for j in jobs if j[0] == "matmul"} == {"tensorflow", "jax", "torch"}
+    assert ("hf", "torch", "cvt_13", "int8") in jobs
+    assert not [j for j in jobs if j[0] == "keras_hub"]  # keras-hub has neither CvT nor CPVT
+    assert len([j for j in jobs if j[0] == "keras_vt"]) == 2 * 2 * 3
+
+
+def test_bad_arguments_are_rejected(bench, capsys):
+    for argv in (["--models", "vit_b17"], ["--precisions", "int4"], ["--batch", "0"]):
+        with pytest.raises(SystemExit):
+            bench["parse_args"](argv)
+    assert "--batch: expected a positive integer, got 0" in capsys.readouterr().err
