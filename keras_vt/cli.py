@@ -148,6 +148,8 @@ def train_command(args):
         label_smoothing=args.label_smoothing,
         augment=args.augment and args.data == "shapes",
         weights=args.weights,
+        backup_dir=args.backup_dir,
+        resume=args.resume,
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "
@@ -276,6 +278,17 @@ def build_parser():
         default=None,
         help="start from these weights: a .keras / .weights.h5 file or a hub name hf://ORG/NAME "
         "(new head when the class count differs, positions resampled)",
+    )
+    p.add_argument(
+        "--backup-dir",
+        default=None,
+        help="folder of the backup written after every epoch (default: OUTPUT.backup; removed "
+        "once the model is saved)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed run from its backup (same arguments); without a backup, start",
     )
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)
