@@ -115,9 +115,9 @@ def h5_l1_norm(path):
     norms = []
     with h5py.File(path, "r") as f:
         f["layers"].visititems(
-            lambda name, item: norms.append(np.abs(item[()]).sum())
-            if isinstance(item, h5py.Dataset)
-            else None
+            lambda name, item: (
+                norms.append(np.abs(item[()]).sum()) if isinstance(item, h5py.Dataset) else None
+            )
         )
     return float(sum(norms))
 
@@ -127,7 +127,8 @@ def test_a_nan_loss_stops_training_names_the_step_and_saves_nothing(tmp_path, ca
     output.write_bytes(b"the good model")
     code = cli.main(
         ["train", "vit_mini_patch4_32", "--num-images", "64", "--batch-size", "32"]
-        + ["--epochs", "2", "--learning-rate", "1e4", "--set", "depth=1", "--output", str(output)]
+        + ["--epochs", "4", "--learning-rate", "1e4", "--warmup-epochs", "0"]
+        + ["--set", "depth=1", "--output", str(output)]
     )
     out, err = capfd.readouterr()
     assert code == 2
@@ -149,14 +150,15 @@ def test_the_backup_of_the_last_good_epoch_survives_a_nan(tmp_path):
             x = np.full((4, 3), np.nan if self.epoch else 1.0, "float32")
             return x, np.ones((4, 1), "float32")
 
-        def on_epoch_end(self):
-            self.epoch += 1
-
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     backup = tmp_path / "backup"
     with pytest.raises(NonFiniteLossError, match="epoch 2, batch 1.*after epoch 1 are kept"):
-        model.fit(Batches(), epochs=3, verbose=0, callbacks=training_callbacks(backup))
+        data = Batches()
+        set_epoch = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: setattr(data, "epoch", epoch)
+        )
+        model.fit(data, epochs=3, verbose=0, callbacks=[*training_callbacks(backup), set_epoch])
     assert backup_epochs(backup) == 1
     restored = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     restored.compile(optimizer="sgd", loss="mse")
@@ -165,3 +167,27 @@ def test_the_backup_of_the_last_good_epoch_survives_a_nan(tmp_path):
     assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in restored.weights)
     with pytest.raises(ValueError, match="resume=True"):
         training_callbacks(backup)
+
+
+def test_a_distiller_fit_backs_up_and_resumes(tmp_path):
+    import keras_vt
+
+    def distiller():
+        keras.utils.set_random_seed(0)
+        student = keras_vt.create_model("deit_tiny_distilled_patch16_224", tiny=True, num_classes=4)
+        teacher = keras_vt.create_model("resnet18", tiny=True, num_classes=4, image_size=32)
+        model = keras_vt.training.Distiller(student, teacher)
+        model.compile(optimizer="sgd")
+        return model
+
+    x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+    y = np.arange(8) % 4
+    backup = tmp_path / "backup"
+    first = distiller()
+    first.fit(x, y, batch_size=4, verbose=0, callbacks=training_callbacks(backup, keep_backup=True))
+    assert backup_epochs(backup) == 1
+    resumed = distiller()  # a fresh process would build the same; the backup sets its weights
+    resumed.fit(x, y, batch_size=4, verbose=0, callbacks=training_callbacks(backup, resume=True))
+    assert not backup.exists()  # deleted when the resumed fit ended (keep_backup=False)
+    for a, b in zip(first.student.weights, resumed.student.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
