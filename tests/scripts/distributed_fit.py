@@ -1,7 +1,7 @@
 """Trains a tiny model for a few steps, on one device or data-parallel on two virtual CPU
 devices, and writes the final weights and losses to an .npz file (run by tests/test_distribute.py).
 
-Usage: python distributed_fit.py BACKEND {single,parallel} {classifier,distiller} OUT.npz
+Usage: python distributed_fit.py BACKEND {single,parallel} {classifier,distiller,clip} OUT.npz
 """
 
 import os
@@ -29,6 +29,9 @@ GLOBAL_BATCH, STEPS = 8, 3
 rng = np.random.default_rng(0)
 x = rng.normal(size=(GLOBAL_BATCH * STEPS, 32, 32, 3)).astype("float32")
 y = rng.integers(0, 4, size=(GLOBAL_BATCH * STEPS,))
+if task == "clip":  # (images, token ids) pairs; the contrastive loss needs the whole batch
+    x = (x, rng.integers(1, 64, size=(GLOBAL_BATCH * STEPS, 16)).astype("int32"))
+    y = None
 
 
 def build():
@@ -39,6 +42,11 @@ def build():
         num_classes=4,
     )
     optimizer = keras.optimizers.SGD(0.1)
+    if task == "clip":
+        keras.utils.set_random_seed(0)
+        model = keras_vt.create_model("clip_vit_b32", tiny=True)
+        model.compile(optimizer=optimizer)
+        return model, model
     if task == "distiller":
         keras.utils.set_random_seed(1)
         teacher = keras_vt.create_model("resnet18", tiny=True, num_classes=4, image_size=32)
