@@ -150,6 +150,7 @@ def train_command(args):
         weights=args.weights,
         backup_dir=args.backup_dir,
         resume=args.resume,
+        distribute=args.distribute,
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "
@@ -289,6 +290,12 @@ def build_parser():
         "--resume",
         action="store_true",
         help="continue a killed run from its backup (same arguments); without a backup, start",
+    )
+    p.add_argument(
+        "--distribute",
+        action="store_true",
+        help="data-parallel on every local device (JAX: keras.distribution.DataParallel; "
+        "TensorFlow: tf.distribute.MirroredStrategy); --batch-size is the global batch",
     )
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)

@@ -29,7 +29,7 @@ def run(tmp_path, backend, mode, task):
     return dict(np.load(out))
 
 
-@pytest.mark.parametrize("task", ["classifier", "distiller", "clip"])
+@pytest.mark.parametrize("task", ["classifier", "distiller", "clip", "train"])
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_two_replicas_match_one_device(tmp_path, backend, task):
     pytest.importorskip(backend)

@@ -9,6 +9,7 @@ import numpy as np
 from keras_vt.models.registry import create_model, get_spec
 from keras_vt.preprocessing import count_params, normalization_constants
 from keras_vt.training.callbacks import remove_backup, training_callbacks
+from keras_vt.training.distribute import data_parallel_scope
 
 
 def _normalize(images, mean, std):
@@ -120,6 +121,7 @@ def train_classifier(
     weights=None,
     backup_dir=None,
     resume=False,
+    distribute=False,
 ):
     """Trains a registered model for classification and returns a summary dict.
 
@@ -146,6 +148,9 @@ def train_classifier(
         resume: continue an interrupted run from its backup (same arguments); without it an
             existing backup is an error. A NaN loss raises `NonFiniteLossError` naming the
             epoch and batch, keeps the backup and saves nothing.
+        distribute: train data-parallel on every local device
+            (`keras_vt.training.distribute.data_parallel_scope`: `keras.distribution.DataParallel`
+            on JAX, `tf.distribute.MirroredStrategy` on TensorFlow); `batch_size` is global.
 
     Returns:
         dict with "model", "history", "val_accuracy", "num_classes", "val_images", "output",
@@ -161,6 +166,10 @@ def train_classifier(
     ```
     """
 
+    if distribute:  # the same run, every step data-parallel over the local devices
+        arguments = {k: v for k, v in locals().items() if k != "distribute"}
+        with data_parallel_scope():
+            return train_classifier(**arguments)
     start, cpu_start = time.perf_counter(), time.process_time()
     for argument, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:

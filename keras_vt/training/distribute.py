@@ -21,6 +21,8 @@ under `tf.distribute` (`keras_vt.losses.scale_for_replicas`), as Keras' built-in
 step on N replicas equals a step on one device with the global batch.
 """
 
+import contextlib
+
 import keras
 
 
@@ -56,3 +58,33 @@ def data_parallel(devices=None):
         f"Data-parallel fit needs the JAX or TensorFlow backend, got KERAS_BACKEND={backend!r}: "
         "Keras has no data-parallel trainer for PyTorch."
     )
+
+
+@contextlib.contextmanager
+def data_parallel_scope(devices=None):
+    """Builds, compiles and fits inside it run data-parallel (`data_parallel`), for this backend.
+
+    On JAX the `keras.distribution.DataParallel` is set for the duration of the block and the
+    previous distribution restored after it; on TensorFlow the block is the
+    `tf.distribute.MirroredStrategy`'s scope. `keras-vt train --distribute` trains inside it.
+
+    Example:
+
+    ```python
+    with keras_vt.training.distribute.data_parallel_scope():
+        model = keras_vt.create_model("vit_tiny_patch16_224", num_classes=10, image_size=32)
+        model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=64)                     # 64 = the global batch
+    ```
+    """
+    previous = keras.distribution.distribution()
+    distribution = data_parallel(devices)
+    try:
+        if keras.backend.backend() == "tensorflow":
+            with distribution.scope():
+                yield distribution
+        else:
+            yield distribution
+    finally:
+        if keras.backend.backend() == "jax":
+            keras.distribution.set_distribution(previous)
