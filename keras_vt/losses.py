@@ -53,6 +53,8 @@ def gather_replicas(tensor):
 
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
+            if tensor.dtype == tf.bool:  # all_gather sums: no booleans (MMT's "available")
+                return tf.cast(context.all_gather(tf.cast(tensor, tf.int32), axis=0), tf.bool)
             return context.all_gather(tensor, axis=0)
     return tensor
 

@@ -1,7 +1,7 @@
 """Trains a tiny model for a few steps, on one device or data-parallel on two virtual CPU
 devices, and writes the final weights and losses to an .npz file (run by tests/test_distribute.py).
 
-Usage: python distributed_fit.py BACKEND {single,parallel} {classifier,distiller,clip,train} OUT.npz
+Usage: python distributed_fit.py BACKEND {single,parallel} {classifier,distiller,clip,mmt,train} OUT.npz
 """
 
 import os
@@ -49,6 +49,10 @@ if task == "train":  # train_classifier (keras-vt train), with distribute=True o
 rng = np.random.default_rng(0)
 x = rng.normal(size=(GLOBAL_BATCH * STEPS, 32, 32, 3)).astype("float32")
 y = rng.integers(0, 4, size=(GLOBAL_BATCH * STEPS,))
+if task == "mmt":  # clips and captions; the ranking loss needs the whole batch
+    inputs, captions = keras_vt.data.make_video_captions(GLOBAL_BATCH * STEPS, seed=0)
+    ids = keras_vt.data.VideoCaptionTokenizer(keras_vt.models.mmt.TINY["context_length"])(captions)
+    x, y = {**inputs, "caption_ids": ids}, None
 if task == "clip":  # (images, token ids) pairs; the contrastive loss needs the whole batch
     x = (x, rng.integers(1, 64, size=(GLOBAL_BATCH * STEPS, 16)).astype("int32"))
     y = None
@@ -62,9 +66,9 @@ def build():
         num_classes=4,
     )
     optimizer = keras.optimizers.SGD(0.1)
-    if task == "clip":
+    if task in ("clip", "mmt"):
         keras.utils.set_random_seed(0)
-        model = keras_vt.create_model("clip_vit_b32", tiny=True)
+        model = keras_vt.create_model("clip_vit_b32" if task == "clip" else "mmt_tiny", tiny=True)
         model.compile(optimizer=optimizer)
         return model, model
     if task == "distiller":
