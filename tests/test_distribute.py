@@ -3,6 +3,7 @@
 Each run is a subprocess, since the virtual devices must be configured before the backend starts.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,29 @@ def test_two_replicas_match_one_device(tmp_path, backend, task):
     # The steps really moved the weights (a no-op fit would also "match").
     moved = [np.abs(single[k] - single["i" + k[1:]]).max() for k in keys]
     assert max(moved) > 1e-3, moved
+
+
+def test_model_parallel_layout_shards_every_large_kernel(tmp_path):
+    """Tiny ViT-H/14 and CLIP ViT-L/14 on 4 virtual devices, 2-way model parallel (JAX)."""
+    pytest.importorskip("jax")
+    out = tmp_path / "model_parallel.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    script = os.path.join(os.path.dirname(__file__), "scripts", "model_parallel.py")
+    result = subprocess.run(
+        [sys.executable, script, str(out)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for name, figures in report.items():
+        large = [
+            path
+            for path, shape in figures["shapes"].items()
+            if len(shape) >= 2 and (path.endswith("kernel") or "token_embedding" in path)
+        ]
+        assert len(large) >= 9, (name, large)
+        assert [p for p in large if not figures["sharded"][p]] == [], name
+        # Small tables (class token, positions, norms) stay replicated.
+        assert not all(figures["sharded"].values()), name
+        # Sharding changes where the numbers live, not what they are.
+        assert figures["output_difference"] < 1e-5, (name, figures["output_difference"])
+        assert figures["weight_difference"] < 1e-5, (name, figures["weight_difference"])

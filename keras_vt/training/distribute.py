@@ -88,3 +88,71 @@ def data_parallel_scope(devices=None):
     finally:
         if keras.backend.backend() == "jax":
             keras.distribution.set_distribution(previous)
+
+
+# Megatron-style tensor parallelism of a ViT / CLIP transformer: the attention's qkv and the MLP's
+# first layer split their output features over the "model" axis, the attention's output
+# projection and the MLP's second layer their input features, so each block needs one reduction
+# per half. Patch embedding, class head, CLIP projections and token table are split too.
+# Keys are regexes matched (re.match: from the start) against `variable.path`, e.g.
+# "block3/attention/qkv/kernel"; each path matches at most one.
+VIT_LAYOUT = {
+    r".*patch_embed/projection/kernel$": (None, None, None, "model"),
+    r".*patch_embed/projection/bias$": ("model",),
+    r".*attention/qkv/kernel$": (None, "model"),
+    r".*attention/qkv/bias$": ("model",),
+    r".*attention/proj/kernel$": ("model", None),
+    r".*mlp/fc1/kernel$": (None, "model"),
+    r".*mlp/fc1/bias$": ("model",),
+    r".*mlp/fc2/kernel$": ("model", None),
+    r"^head/kernel$": (None, "model"),
+    r"^proj/kernel$": (None, "model"),  # CLIP's image and text projections
+    r".*token_embedding/embeddings$": ("model", None),
+}
+
+
+def model_parallel(model_parallelism=2, devices=None):
+    """A `keras.distribution.ModelParallel` for ViT (e.g. ViT-H/14) and CLIP ViT (e.g. CLIP
+    ViT-L/14) models, too large to train with a full copy on every device (JAX).
+
+    The devices form a (batch, model) mesh: `model_parallelism` devices share each weight
+    (`VIT_LAYOUT`: qkv and MLP-in split by output, attention-out and MLP-out by input, as
+    Megatron-LM), the rest replicate it and split the batch. Set it globally
+    (`keras.distribution.set_distribution`) or build, compile and fit inside its `scope()`.
+    Multi-host: `jax.distributed.initialize()` first; `devices` defaults to every device.
+
+    Example:
+
+    ```python
+    distribution = keras_vt.training.distribute.model_parallel(model_parallelism=4)
+    with distribution.scope():
+        model = keras_vt.create_model("vit_huge_patch14_224", num_classes=1000)
+        model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=64)
+    ```
+    """
+    if keras.backend.backend() != "jax":
+        raise ValueError(
+            "Model-parallel training uses keras.distribution on JAX, got "
+            f"KERAS_BACKEND={keras.backend.backend()!r}."
+        )
+    import jax
+
+    devices = list(devices) if devices is not None else jax.devices()
+    if (
+        isinstance(model_parallelism, bool)
+        or not isinstance(model_parallelism, int)
+        or model_parallelism < 1
+        or len(devices) % model_parallelism
+    ):
+        raise ValueError(
+            f"Expected model_parallelism as a divisor of the {len(devices)} devices, got "
+            f"model_parallelism={model_parallelism!r}."
+        )
+    mesh = keras.distribution.DeviceMesh(
+        (len(devices) // model_parallelism, model_parallelism), ("batch", "model"), devices
+    )
+    layout_map = keras.distribution.LayoutMap(mesh)
+    for key, axes in VIT_LAYOUT.items():
+        layout_map[key] = axes
+    return keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
