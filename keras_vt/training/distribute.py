@@ -16,9 +16,12 @@ TensorFlow: `strategy = keras_vt.training.distribute.data_parallel()` returns a
 Multi-host: JAX `jax.distributed.initialize()` on every host before `data_parallel()`; TensorFlow
 `tf.distribute.MultiWorkerMirroredStrategy()` with `TF_CONFIG` set on each worker.
 
-keras_vt's own `compute_loss` overrides (Distiller, CLIP) divide their loss by the replica count
-under `tf.distribute` (`keras_vt.losses.scale_for_replicas`), as Keras' built-in losses do, so a
-step on N replicas equals a step on one device with the global batch.
+keras_vt's own `compute_loss` overrides (Distiller, CLIP, MMT) divide their loss by the replica
+count under `tf.distribute` (`keras_vt.losses.scale_for_replicas`), as Keras' built-in losses do,
+and CLIP's and MMT's in-batch losses gather every replica's embeddings first
+(`keras_vt.losses.gather_replicas`), so a step on N replicas equals a step on one device with the
+global batch. `data_parallel_scope()` wraps both engines in one `with` block (what
+`keras-vt train --distribute` uses); `model_parallel()` shards ViT-H/14 and CLIP ViT-L/14 weights.
 """
 
 import contextlib

@@ -41,18 +41,16 @@ for name in ("vit_huge_patch14_224", "clip_vit_l14"):
             dict(
                 out=keras.ops.convert_to_numpy(out),
                 weights=[keras.ops.convert_to_numpy(w) for w in model.weights],
-                sharded={
-                    w.path: not w.value.sharding.is_fully_replicated
+                # A list, not a dict: CLIP's two towers share variable paths (block0/...).
+                variables=[
+                    (w.path, list(w.shape), not w.value.sharding.is_fully_replicated)
                     for w in model.weights
-                    if distribution is not None
-                },
-                shapes={w.path: list(w.shape) for w in model.weights},
+                ],
             )
         )
     single, parallel = results
     report[name] = dict(
-        sharded=parallel["sharded"],
-        shapes=parallel["shapes"],
+        variables=parallel["variables"],
         output_difference=float(np.abs(single["out"] - parallel["out"]).max()),
         weight_difference=max(
             float(np.abs(a - b).max()) for a, b in zip(single["weights"], parallel["weights"])
