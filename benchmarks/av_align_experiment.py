@@ -40,6 +40,7 @@ import numpy as np
 import keras_vt
 from keras_vt.data import audio_visual
 from keras_vt.viz import plot_alignment
+from keras_vt.training.callbacks import training_callbacks
 
 ROOT = Path(__file__).resolve().parents[1]
 SNRS = (None, 10.0, 0.0, -5.0)
@@ -158,7 +159,10 @@ def run(args):
             )
             curriculum = keras_vt.training.NoiseCurriculum(data, SNRS, args.epochs_per_stage)
             history = model.fit(
-                data, epochs=curriculum.total_epochs, callbacks=[curriculum], verbose=0
+                data,
+                epochs=curriculum.total_epochs,
+                callbacks=[*training_callbacks(), curriculum],  # stops on a NaN loss
+                verbose=0,
             )
             row = {"final_train_loss": float(history.history["loss"][-1])}
             for snr, (inputs, labels) in test.items():

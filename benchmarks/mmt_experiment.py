@@ -38,6 +38,7 @@ import numpy as np
 import keras_vt
 from keras_vt.data import video_captions
 from keras_vt.models.mmt import MMT, TINY
+from keras_vt.training.callbacks import training_callbacks
 from keras_vt.training.retrieval import ranking_metrics
 
 PUBLISHED = (
@@ -127,7 +128,12 @@ def run(args):
             x = {k: v[keep] for k, v in inputs.items()}
             x["caption_ids"] = tokenizer(captions)[keep]
             history = model.fit(
-                x, epochs=args.epochs, batch_size=args.batch_size, shuffle=True, verbose=0
+                x,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                shuffle=True,
+                verbose=0,
+                callbacks=training_callbacks(),  # stops on a NaN loss, naming the step
             )
             metrics = evaluate(model, test_inputs, test_ids, only)
             metrics["final_train_loss"] = float(history.history["loss"][-1])

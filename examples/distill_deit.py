@@ -18,7 +18,7 @@ import numpy as np
 
 import keras_vt
 from keras_vt.preprocessing import normalization_constants
-from keras_vt.training import augment, schedules
+from keras_vt.training import augment, schedules, training_callbacks
 
 
 def load(args):
@@ -55,6 +55,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mode", default="hard", choices=["hard", "soft"])
     parser.add_argument("--output", default="deit_distilled.keras")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue killed runs from OUTPUT.*.backup"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny models, 1 epoch")
     args = parser.parse_args()
     if args.quick:
@@ -111,7 +114,11 @@ def main():
                 args.batch_size, steps, args.epochs, warmup_epochs=min(5, args.epochs // 4)
             )
         )
-        distiller.fit(data, epochs=args.epochs)
+        # A backup after every epoch (resume with --resume) and a stop on a NaN loss.
+        backup = f"{args.output}.{mode}.backup"
+        distiller.fit(
+            data, epochs=args.epochs, callbacks=training_callbacks(backup, resume=args.resume)
+        )
         predictions = student.predict(normalise(x_val, student), verbose=0).argmax(-1)
         results[label] = float(np.mean(predictions == y_val))
     student.save(args.output)

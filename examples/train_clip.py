@@ -33,6 +33,7 @@ import keras_vt  # noqa: E402
 from benchmarks.results_io import provenance, write_json  # noqa: E402
 from keras_vt import data  # noqa: E402
 from keras_vt.text import train_caption_tokenizer  # noqa: E402
+from keras_vt.training import training_callbacks  # noqa: E402
 
 # A cycle over four colours and four shapes: each colour and each shape is in exactly two pairs.
 HOLDOUT = [
@@ -111,6 +112,10 @@ def main():
     parser.add_argument("--figure", default="docs/figures/clip_zero_shot.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--backup-dir", default="train_clip.backup", help="backup written after every epoch"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue a killed run")
+    parser.add_argument(
         "--results", default="clip_example", help="name of the file under benchmarks/results/"
     )
     args = parser.parse_args()
@@ -158,7 +163,10 @@ def main():
         (x, ids),
         batch_size=args.batch_size,
         epochs=args.epochs,
-        callbacks=[Deadline(start + 60 * (args.minutes - args.reserve))],
+        callbacks=[
+            *training_callbacks(args.backup_dir, resume=args.resume),
+            Deadline(start + 60 * (args.minutes - args.reserve)),
+        ],
         verbose=1,
     )
     train_seconds = time.time() - start

@@ -148,6 +148,9 @@ def train_command(args):
         label_smoothing=args.label_smoothing,
         augment=args.augment and args.data == "shapes",
         weights=args.weights,
+        backup_dir=args.backup_dir,
+        resume=args.resume,
+        distribute=args.distribute,
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "
@@ -276,6 +279,23 @@ def build_parser():
         default=None,
         help="start from these weights: a .keras / .weights.h5 file or a hub name hf://ORG/NAME "
         "(new head when the class count differs, positions resampled)",
+    )
+    p.add_argument(
+        "--backup-dir",
+        default=None,
+        help="folder of the backup written after every epoch (default: OUTPUT.backup; removed "
+        "once the model is saved)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed run from its backup (same arguments); without a backup, start",
+    )
+    p.add_argument(
+        "--distribute",
+        action="store_true",
+        help="data-parallel on every local device (JAX: keras.distribution.DataParallel; "
+        "TensorFlow: tf.distribute.MirroredStrategy); --batch-size is the global batch",
     )
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="model overrides, e.g. depth=6")
     p.set_defaults(func=train_command)

@@ -32,6 +32,33 @@ def scale_for_replicas(loss):
     return loss
 
 
+def gather_replicas(tensor):
+    """`tensor` of every replica, concatenated along the batch axis, under `tf.distribute`.
+
+    A contrastive loss needs every pair of the global batch, as CLIP's paper trains (the
+    embeddings of all workers are gathered before the similarity matrix). Under
+    `tf.distribute.MirroredStrategy` `compute_loss` runs once per replica on its share of the
+    batch, so this gathers the shares with `ReplicaContext.all_gather` (differentiable: each
+    replica's gradient flows back to its own share). On JAX `keras.distribution.DataParallel`
+    the batch is global already, and on one device there is nothing to gather: `tensor` is
+    returned as it is.
+
+    Example:
+
+    >>> keras_vt.losses.gather_replicas(np.ones((2, 3))).shape
+    (2, 3)
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            if tensor.dtype == tf.bool:  # all_gather sums: no booleans (MMT's "available")
+                return tf.cast(context.all_gather(tf.cast(tensor, tf.int32), axis=0), tf.bool)
+            return context.all_gather(tensor, axis=0)
+    return tensor
+
+
 def clip_loss(logits_per_image):
     """Symmetric contrastive loss of CLIP for a (batch, batch) matrix of scaled similarities.
 

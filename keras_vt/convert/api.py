@@ -68,5 +68,7 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
                 "checkpoints are converted from their directory (with config.json)."
             )
     if dst is not None:
-        model.save(os.fspath(dst))
+        from keras_vt.convert.hub import save_atomic  # a kill never truncates a good file
+
+        save_atomic(model, dst)
     return model

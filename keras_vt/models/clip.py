@@ -26,7 +26,7 @@ import keras
 from keras import ops
 
 from keras_vt import layers
-from keras_vt.losses import clip_loss, scale_for_replicas
+from keras_vt.losses import clip_loss, gather_replicas, scale_for_replicas
 from keras_vt.metrics import LatestValue, in_batch_accuracy
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.clip_towers import CLIPModifiedResNet, CLIPVisionTransformer
@@ -224,8 +224,9 @@ class CLIP(PairedInputs, FunctionalModel):
         return self.scale() * ops.matmul(image_embeddings, ops.transpose(text_embeddings))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        image_embeddings = y_pred["image_embeddings"]
-        text_embeddings = y_pred["text_embeddings"]
+        # Every replica's pairs (tf.distribute), as the paper's training gathers them.
+        image_embeddings = gather_replicas(y_pred["image_embeddings"])
+        text_embeddings = gather_replicas(y_pred["text_embeddings"])
         batches = (image_embeddings.shape[0], text_embeddings.shape[0])
         if None not in batches and batches[0] != batches[1]:
             raise ValueError(

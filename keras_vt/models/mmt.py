@@ -51,7 +51,7 @@ from keras import ops
 
 from keras_vt.layers import TransformerBlock
 from keras_vt.layers.base import Layer
-from keras_vt.losses import max_margin_ranking_loss
+from keras_vt.losses import gather_replicas, max_margin_ranking_loss, scale_for_replicas
 from keras_vt.metrics import RetrievalRecall
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
@@ -728,17 +728,18 @@ class MMT(FunctionalModel):
     # -- training ----------------------------------------------------------------------------
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Every replica's clips and captions (tf.distribute): the ranking needs the whole batch.
         similarity = self.score(
-            y_pred["text_embeddings"],
-            y_pred["text_weights"],
-            y_pred["video_embeddings"],
-            y_pred["available"],
+            *(
+                gather_replicas(y_pred[key])
+                for key in ("text_embeddings", "text_weights", "video_embeddings", "available")
+            )
         )
         loss = max_margin_ranking_loss(similarity, self.margin)
         self.text_recall.update_state(similarity)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        return scale_for_replicas(loss)
 
     def _checked(self, x, argument="x"):
         if _is_dataset(x):

@@ -8,6 +8,8 @@ import numpy as np
 
 from keras_vt.models.registry import create_model, get_spec
 from keras_vt.preprocessing import count_params, normalization_constants
+from keras_vt.training.callbacks import remove_backup, training_callbacks
+from keras_vt.training.distribute import data_parallel_scope
 
 
 def _normalize(images, mean, std):
@@ -40,6 +42,10 @@ def augmented_batches(x, y, batch_size, seed, augment):
     """A `keras.utils.PyDataset` of shuffled (and, with `augment`, `flip_rotate`d) numpy batches
     of `(x, y)`, reshuffled every epoch; it feeds `fit` on every backend.
 
+    The order and the augmentation of epoch `e` depend only on `(seed, e)`, so a run resumed at
+    epoch `e` (set `batches.epoch`, as `train_classifier` does from a callback) sees the same
+    batches as an uninterrupted one.
+
     Example:
 
     >>> batches = augmented_batches(np.zeros((10, 8, 8, 3)), np.zeros(10), 4, 0, True)
@@ -50,19 +56,27 @@ def augmented_batches(x, y, batch_size, seed, augment):
     class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.order = self.rng.permutation(len(x))
+            self.epoch = 0
+            self._order = (None, None)
 
         def __len__(self):
             return -(-len(x) // batch_size)
 
+        def order(self):
+            if self._order[0] != self.epoch:
+                rng = np.random.default_rng((seed, self.epoch))
+                self._order = (self.epoch, rng.permutation(len(x)))
+            return self._order[1]
+
         def __getitem__(self, index):
-            take = self.order[index * batch_size : (index + 1) * batch_size]
+            take = self.order()[index * batch_size : (index + 1) * batch_size]
             images = x[take]
-            return (flip_rotate(images, self.rng) if augment else images), y[take]
+            if augment:
+                images = flip_rotate(images, np.random.default_rng((seed, self.epoch, index)))
+            return images, y[take]
 
         def on_epoch_end(self):
-            self.order = self.rng.permutation(len(x))
+            self.epoch += 1
 
     return Batches()
 
@@ -105,6 +119,9 @@ def train_classifier(
     label_smoothing=0.0,
     augment=False,
     weights=None,
+    backup_dir=None,
+    resume=False,
+    distribute=False,
 ):
     """Trains a registered model for classification and returns a summary dict.
 
@@ -125,6 +142,15 @@ def train_classifier(
         weights: start from these weights (a `.keras` / `.weights.h5` file or a hub name
             `hf://ORG/NAME`, see `keras_vt.create_model`): fine-tuning, with a new head when the
             number of classes differs and positions resampled when the image size does.
+        backup_dir: folder of the backup written after every epoch (weights, optimizer state),
+            removed once `output` is saved; default `OUTPUT.backup` next to `output` (none
+            without `output`); `False`: no backup. See `keras_vt.training.training_callbacks`.
+        resume: continue an interrupted run from its backup (same arguments); without it an
+            existing backup is an error. A NaN loss raises `NonFiniteLossError` naming the
+            epoch and batch, keeps the backup and saves nothing.
+        distribute: train data-parallel on every local device
+            (`keras_vt.training.distribute.data_parallel_scope`: `keras.distribution.DataParallel`
+            on JAX, `tf.distribute.MirroredStrategy` on TensorFlow); `batch_size` is global.
 
     Returns:
         dict with "model", "history", "val_accuracy", "num_classes", "val_images", "output",
@@ -140,6 +166,10 @@ def train_classifier(
     ```
     """
 
+    if distribute:  # the same run, every step data-parallel over the local devices
+        arguments = {k: v for k, v in locals().items() if k != "distribute"}
+        with data_parallel_scope():
+            return train_classifier(**arguments)
     start, cpu_start = time.perf_counter(), time.process_time()
     for argument, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
@@ -154,6 +184,10 @@ def train_classifier(
                 f"Expected output in an existing folder, got output={output!r} (no folder "
                 f"{folder!r})."
             )
+    if backup_dir is None and output is not None:
+        backup_dir = f"{output}.backup"
+    callbacks = training_callbacks(backup_dir or None, resume=resume, keep_backup=True)
+    keras.utils.set_random_seed(seed)  # deterministic initialisation: resumable runs match
     spec = get_spec(model)
     image_size = image_size or spec.image_size
     train, val, class_names = _load(data, image_size, num_images, batch_size, seed)
@@ -167,10 +201,14 @@ def train_classifier(
     mean, std = normalization_constants(net)
     if isinstance(train, tuple):
         x, y = _normalize(train[0], mean, std), train[1]
-        if augment:
-            fit_args = dict(x=augmented_batches(x, y, batch_size, seed, augment))
-        else:
-            fit_args = dict(x=x, y=y, batch_size=batch_size, shuffle=True)
+        batches = augmented_batches(x, y, batch_size, seed, augment)
+        fit_args = dict(x=batches, shuffle=False)  # shuffled by `batches`, per epoch
+        # Epoch e's batches depend only on e, also when BackupAndRestore resumes at epoch e.
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_begin=lambda epoch, logs: setattr(batches, "epoch", epoch)
+            )
+        )
         validation = (_normalize(val[0], mean, std), val[1])
         steps_per_epoch = -(-len(x) // batch_size)
     else:
@@ -197,7 +235,9 @@ def train_classifier(
             f"{model}: {count_params(net):,} parameters, {len(class_names)} classes, "
             f"{image_size} px"
         )
-    history = net.fit(**fit_args, epochs=epochs, validation_data=validation, verbose=verbose)
+    history = net.fit(
+        **fit_args, epochs=epochs, validation_data=validation, verbose=verbose, callbacks=callbacks
+    )
     if isinstance(validation, tuple):
         results = net.evaluate(*validation, batch_size=batch_size, verbose=0, return_dict=True)
         num_val = len(validation[1])
@@ -209,6 +249,7 @@ def train_classifier(
         from keras_vt.convert.hub import save_atomic
 
         save_atomic(net, output)
+    remove_backup(backup_dir or None)
     return {
         "model": net,
         "history": history.history,

@@ -148,6 +148,9 @@ class Distiller(keras.Model):
             None if mode == "none" else keras.metrics.Mean(name="teacher_agreement")
         )
         self._base_criterion = None
+        # Built when its models are: `BackupAndRestore` (keras_vt.training.training_callbacks)
+        # needs a built model before `fit`.
+        self.built = student.built and (teacher is None or teacher.built)
 
     def compile(self, optimizer="adamw", loss=None, metrics=None, **kwargs):
         """Like `keras.Model.compile`; `loss` is the base criterion on the class head.

@@ -1,7 +1,7 @@
 """Trains a tiny model for a few steps, on one device or data-parallel on two virtual CPU
 devices, and writes the final weights and losses to an .npz file (run by tests/test_distribute.py).
 
-Usage: python distributed_fit.py BACKEND {single,parallel} {classifier,distiller} OUT.npz
+Usage: python distributed_fit.py BACKEND {single,parallel} {classifier,distiller,clip,mmt,train} OUT.npz
 """
 
 import os
@@ -26,9 +26,36 @@ import keras_vt  # noqa: E402
 from keras_vt.training.distribute import data_parallel  # noqa: E402
 
 GLOBAL_BATCH, STEPS = 8, 3
+if task == "train":  # train_classifier (keras-vt train), with distribute=True on 2 devices
+    keras.utils.set_random_seed(0)
+    config = dict(num_classes=10, image_size=16, depth=1)
+    initial = keras_vt.create_model("vit_mini_patch4_32", **config).trainable_weights
+    initial = {f"i{i}": keras.ops.convert_to_numpy(w) for i, w in enumerate(initial)}
+    result = keras_vt.training.train_classifier(
+        "vit_mini_patch4_32",
+        image_size=16,
+        epochs=1,
+        batch_size=GLOBAL_BATCH,
+        num_images=GLOBAL_BATCH * STEPS,
+        warmup_epochs=0,
+        overrides={"depth": 1},
+        verbose=0,
+        distribute=mode == "parallel",
+    )
+    weights = result["model"].trainable_weights
+    weights = {f"w{i}": keras.ops.convert_to_numpy(w) for i, w in enumerate(weights)}
+    np.savez(out, loss=np.asarray(result["history"]["loss"]), **weights, **initial)
+    sys.exit(0)
 rng = np.random.default_rng(0)
 x = rng.normal(size=(GLOBAL_BATCH * STEPS, 32, 32, 3)).astype("float32")
 y = rng.integers(0, 4, size=(GLOBAL_BATCH * STEPS,))
+if task == "mmt":  # clips and captions; the ranking loss needs the whole batch
+    inputs, captions = keras_vt.data.make_video_captions(GLOBAL_BATCH * STEPS, seed=0)
+    ids = keras_vt.data.VideoCaptionTokenizer(keras_vt.models.mmt.TINY["context_length"])(captions)
+    x, y = {**inputs, "caption_ids": ids}, None
+if task == "clip":  # (images, token ids) pairs; the contrastive loss needs the whole batch
+    x = (x, rng.integers(1, 64, size=(GLOBAL_BATCH * STEPS, 16)).astype("int32"))
+    y = None
 
 
 def build():
@@ -39,6 +66,11 @@ def build():
         num_classes=4,
     )
     optimizer = keras.optimizers.SGD(0.1)
+    if task in ("clip", "mmt"):
+        keras.utils.set_random_seed(0)
+        model = keras_vt.create_model("clip_vit_b32" if task == "clip" else "mmt_tiny", tiny=True)
+        model.compile(optimizer=optimizer)
+        return model, model
     if task == "distiller":
         keras.utils.set_random_seed(1)
         teacher = keras_vt.create_model("resnet18", tiny=True, num_classes=4, image_size=32)
