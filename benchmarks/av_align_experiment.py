@@ -39,8 +39,8 @@ import numpy as np
 
 import keras_vt
 from keras_vt.data import audio_visual
-from keras_vt.viz import plot_alignment
 from keras_vt.training.callbacks import training_callbacks
+from keras_vt.viz import plot_alignment
 
 ROOT = Path(__file__).resolve().parents[1]
 SNRS = (None, 10.0, 0.0, -5.0)

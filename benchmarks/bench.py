@@ -53,7 +53,11 @@ PRECISIONS = ("float32", "bfloat16", "int8")
 # model key -> (keras_vt name, libraries that have it, input kind)
 MODELS = {
     "vit_b16": ("vit_base_patch16_224", ("keras_vt", "keras_hub", "hf"), "image"),
-    "deit_s_distilled": ("deit_small_distilled_patch16_224", ("keras_vt", "keras_hub", "hf"), "image"),
+    "deit_s_distilled": (
+        "deit_small_distilled_patch16_224",
+        ("keras_vt", "keras_hub", "hf"),
+        "image",
+    ),
     "cpvt_s": ("cpvt_small_gap", ("keras_vt",), "image"),
     "cvt_13": ("cvt_13", ("keras_vt", "hf"), "image"),
     "clip_b32_image": ("clip_vit_b32", ("keras_vt", "keras_hub", "hf"), "image"),
@@ -74,7 +78,9 @@ def batch_inputs(kind, batch, channels_first=False):
     rng = np.random.default_rng(0)
     if kind == "text":
         return rng.integers(1, VOCAB - 1, size=(batch, CONTEXT)).astype("int32")
-    shape = (batch, 3, IMAGE_SIZE, IMAGE_SIZE) if channels_first else (batch, IMAGE_SIZE, IMAGE_SIZE, 3)
+    shape = (
+        (batch, 3, IMAGE_SIZE, IMAGE_SIZE) if channels_first else (batch, IMAGE_SIZE, IMAGE_SIZE, 3)
+    )
     return rng.uniform(-1.0, 1.0, size=shape).astype("float32")
 
 
@@ -94,27 +100,53 @@ def keras_model(library, key, dtype):
 
     if key == "vit_b16":
         backbone = keras_hub.models.ViTBackbone(
-            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), patch_size=16, num_layers=12, num_heads=12,
-            hidden_dim=768, mlp_dim=3072, dtype=dtype,
+            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+            patch_size=16,
+            num_layers=12,
+            num_heads=12,
+            hidden_dim=768,
+            mlp_dim=3072,
+            dtype=dtype,
         )
         return keras_hub.models.ViTImageClassifier(
-            backbone=backbone, num_classes=NUM_CLASSES, activation=None, preprocessor=None, dtype=dtype
+            backbone=backbone,
+            num_classes=NUM_CLASSES,
+            activation=None,
+            preprocessor=None,
+            dtype=dtype,
         )
     if key == "deit_s_distilled":
         backbone = keras_hub.models.DeiTBackbone(
-            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), patch_size=16, num_layers=12, num_heads=6,
-            hidden_dim=384, intermediate_dim=1536, dtype=dtype,
+            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+            patch_size=16,
+            num_layers=12,
+            num_heads=6,
+            hidden_dim=384,
+            intermediate_dim=1536,
+            dtype=dtype,
         )
         return keras_hub.models.DeiTImageClassifier(
             backbone=backbone, num_classes=NUM_CLASSES, preprocessor=None, dtype=dtype
         )
     vision = keras_hub.models.CLIPVisionEncoder(
-        patch_size=32, hidden_dim=768, num_layers=12, num_heads=12, intermediate_dim=3072,
-        intermediate_activation="quick_gelu", image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype=dtype,
+        patch_size=32,
+        hidden_dim=768,
+        num_layers=12,
+        num_heads=12,
+        intermediate_dim=3072,
+        intermediate_activation="quick_gelu",
+        image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        dtype=dtype,
     )
     text = keras_hub.models.CLIPTextEncoder(
-        vocabulary_size=VOCAB, embedding_dim=512, hidden_dim=512, num_layers=12, num_heads=8,
-        intermediate_dim=2048, intermediate_activation="quick_gelu", max_sequence_length=CONTEXT,
+        vocabulary_size=VOCAB,
+        embedding_dim=512,
+        hidden_dim=512,
+        num_layers=12,
+        num_heads=8,
+        intermediate_dim=2048,
+        intermediate_activation="quick_gelu",
+        max_sequence_length=CONTEXT,
         dtype=dtype,
     )
     if kind == "image":
@@ -163,7 +195,6 @@ def keras_jit(backend, precision):
 
 
 def worker_keras(args):
-    import keras
 
     result = {}
     key, precision = args.model, args.precision
@@ -190,8 +221,10 @@ def worker_keras(args):
         if made is not None:
             model, x, y = made
             model.jit_compile = keras_jit(args.backend, precision)
-            step = (lambda: model.train_on_batch(x)) if y is None else (
-                lambda: model.train_on_batch(x, y)
+            step = (
+                (lambda: model.train_on_batch(x))
+                if y is None
+                else (lambda: model.train_on_batch(x, y))
             )
             result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
             result["training_setting"] = f"{policy}, AdamW"
@@ -205,7 +238,10 @@ def hf_model(key):
         return tr.ViTForImageClassification(tr.ViTConfig(num_labels=NUM_CLASSES))
     if key == "deit_s_distilled":
         config = tr.DeiTConfig(
-            hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
+            hidden_size=384,
+            num_hidden_layers=12,
+            num_attention_heads=6,
+            intermediate_size=1536,
             num_labels=NUM_CLASSES,
         )
         return tr.DeiTForImageClassificationWithTeacher(config)
@@ -228,8 +264,10 @@ def worker_hf(args):
 
     def forward(m, inputs):
         if key.startswith("clip"):
-            return m.get_image_features(pixel_values=inputs) if kind == "image" else (
-                m.get_text_features(input_ids=inputs)
+            return (
+                m.get_image_features(pixel_values=inputs)
+                if kind == "image"
+                else (m.get_text_features(input_ids=inputs))
             )
         return m(pixel_values=inputs).logits
 
@@ -241,7 +279,9 @@ def worker_hf(args):
         infer_model = torch.ao.quantization.quantize_dynamic(
             hf_model(key).eval(), {torch.nn.Linear}, dtype=torch.qint8
         )
-    result = {"setting": f"{precision} ({'model.to(bfloat16)' if precision == 'bfloat16' else 'torch.ao dynamic int8' if precision == 'int8' else 'eval'}), inference_mode"}
+    result = {
+        "setting": f"{precision} ({'model.to(bfloat16)' if precision == 'bfloat16' else 'torch.ao dynamic int8' if precision == 'int8' else 'eval'}), inference_mode"
+    }
 
     def infer():
         with torch.inference_mode():
@@ -256,7 +296,9 @@ def worker_hf(args):
         if key == "deit_s_distilled":
             import transformers as tr
 
-            teacher = tr.ResNetForImageClassification(tr.ResNetConfig(num_labels=NUM_CLASSES)).eval()
+            teacher = tr.ResNetForImageClassification(
+                tr.ResNetConfig(num_labels=NUM_CLASSES)
+            ).eval()
         texts = torch.from_numpy(batch_inputs("text", args.batch)).long()
 
         def step():
@@ -269,7 +311,9 @@ def worker_hf(args):
                         hard = teacher(pixel_values=x).logits.argmax(-1)
                     out = model(pixel_values=x)
                     ce = torch.nn.functional.cross_entropy
-                    loss = 0.5 * ce(out.cls_logits, labels) + 0.5 * ce(out.distillation_logits, hard)
+                    loss = 0.5 * ce(out.cls_logits, labels) + 0.5 * ce(
+                        out.distillation_logits, hard
+                    )
                 else:
                     loss = torch.nn.functional.cross_entropy(model(pixel_values=x).logits, labels)
             loss.backward()
@@ -308,7 +352,9 @@ def worker_matmul(args):
         b = tf.cast(t, tf.bfloat16)
         xla = tf.function(lambda u, v: u @ v, jit_compile=True)
         q = tf.constant(i8)
-        qmm = tf.function(lambda u, v: tf.linalg.matmul(u, v, output_type=tf.int32), jit_compile=True)
+        qmm = tf.function(
+            lambda u, v: tf.linalg.matmul(u, v, output_type=tf.int32), jit_compile=True
+        )
         out["float32"] = rate(lambda: xla(t, t).numpy(), "tf f32")
         out["bfloat16"] = rate(lambda: (b @ b).numpy(), "tf bf16 (oneDNN)")
         out["int8"] = rate(lambda: qmm(q, q).numpy(), "tf int8 (XLA)")
@@ -384,12 +430,28 @@ def jobs(args):
 
 def run_job(args, library, backend, key, precision):
     tag = "/".join(filter(None, (library, backend, key, precision)))
-    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--library", library,
-            "--backend", backend, "--tag", tag]
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--library",
+        library,
+        "--backend",
+        backend,
+        "--tag",
+        tag,
+    ]
     if key:
         argv += ["--model", key, "--precision", precision]
-    for name in ("batch", "warmup", "repeats", "train_repeats", "threads", "matmul_size",
-                 "matmul_repeats"):
+    for name in (
+        "batch",
+        "warmup",
+        "repeats",
+        "train_repeats",
+        "threads",
+        "matmul_size",
+        "matmul_repeats",
+    ):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     argv += ["--models", ",".join(args.models)]
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
@@ -398,8 +460,13 @@ def run_job(args, library, backend, key, precision):
         output = os.path.join(tmp, "result.json")
         argv += ["--worker-output", output]
         start = time.perf_counter()
-        proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL,
-                              stderr=None if args.verbose else subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            argv,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=None if args.verbose else subprocess.PIPE,
+            text=True,
+        )
         if proc.returncode or not os.path.exists(output):
             return {"error": f"exit {proc.returncode}: {(proc.stderr or '')[-2000:]}"}
         result = json.loads(Path(output).read_text())
@@ -440,8 +507,19 @@ def report(args, results):
             continue
         inference = rate(args.batch, result["inference"])
         training = rate(args.batch, result.get("training"))
-        rows.append((key, precision, library, backend, inference, training,
-                     result["peak_rss_mb"], result.get("setting", ""), ""))
+        rows.append(
+            (
+                key,
+                precision,
+                library,
+                backend,
+                inference,
+                training,
+                result["peak_rss_mb"],
+                result.get("setting", ""),
+                "",
+            )
+        )
     summary = {}
     for key in args.models:
         hf_best = max((r[4] or 0 for r in rows if r[0] == key and r[2] == "hf"), default=0)
@@ -464,17 +542,27 @@ def report(args, results):
         best = {}
         for r in rows:
             if r[0] == key and not r[8]:
-                best.setdefault(r[2], max((s for s in rows if s[0] == key and s[2] == r[2] and not s[8]),
-                                          key=lambda s: s[4]))
-        summary[key] = {lib: {"inference": b[4], "precision": b[1], "backend": b[3]}
-                        for lib, b in best.items()}
+                best.setdefault(
+                    r[2],
+                    max(
+                        (s for s in rows if s[0] == key and s[2] == r[2] and not s[8]),
+                        key=lambda s: s[4],
+                    ),
+                )
+        summary[key] = {
+            lib: {"inference": b[4], "precision": b[1], "backend": b[3]} for lib, b in best.items()
+        }
     lines += ["", "Best setting of each library per model (inference):", ""]
     for key, libs in summary.items():
-        parts = [f"{lib} {b['inference']:.2f}/s ({b['precision']}, {b['backend']})"
-                 for lib, b in libs.items()]
+        parts = [
+            f"{lib} {b['inference']:.2f}/s ({b['precision']}, {b['backend']})"
+            for lib, b in libs.items()
+        ]
         ratio = ""
         if "keras_vt" in libs and "hf" in libs:
-            ratio = f" — keras_vt/HF = {libs['keras_vt']['inference'] / libs['hf']['inference']:.2f}x"
+            ratio = (
+                f" — keras_vt/HF = {libs['keras_vt']['inference'] / libs['hf']['inference']:.2f}x"
+            )
         lines.append(f"- {key}: " + "; ".join(parts) + ratio)
     return "\n".join(lines), {"rooflines": roof, "flops": flops, "best": summary}
 
@@ -499,8 +587,12 @@ def parse_args(argv=None):
     for hidden in ("library", "backend", "model", "precision", "tag", "worker_output"):
         p.add_argument(f"--{hidden.replace('_', '-')}", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name, allowed in (("models", MODELS), ("precisions", PRECISIONS), ("backends", BACKENDS),
-                          ("libraries", ("keras_vt", "keras_hub", "hf"))):
+    for name, allowed in (
+        ("models", MODELS),
+        ("precisions", PRECISIONS),
+        ("backends", BACKENDS),
+        ("libraries", ("keras_vt", "keras_hub", "hf")),
+    ):
         values = [v for v in getattr(args, name).split(",") if v]
         unknown = [v for v in values if v not in allowed]
         if unknown and not args.worker:
@@ -508,7 +600,9 @@ def parse_args(argv=None):
         setattr(args, name, values)
     for name in ("batch", "repeats", "threads", "matmul_size"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+            p.error(
+                f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}"
+            )
     if args.quick:
         args.batch, args.repeats, args.train_repeats, args.matmul_repeats = 2, 2, 1, 2
         if args.models == list(MODELS):
@@ -535,8 +629,12 @@ def main(argv=None):
             tqdm.write(f"{tag} failed: {results[tag]['error'][-400:]}")
     markdown, summary = report(args, results)
     print(markdown)
-    write_json(args.output, {"summary": summary, "jobs": results, "settings": vars(args)},
-               started, markdown)
+    write_json(
+        args.output,
+        {"summary": summary, "jobs": results, "settings": vars(args)},
+        started,
+        markdown,
+    )
     return 0
 
 

@@ -19,8 +19,18 @@ def _command_start():
 
 
 def _import_all():
-    from keras_vt import convert, data, export, layers, losses, metrics, models, precision
-    from keras_vt import training, viz
+    from keras_vt import (
+        convert,
+        data,
+        export,
+        layers,
+        losses,
+        metrics,
+        models,
+        precision,
+        training,
+        viz,
+    )
     from keras_vt.models import create_model, list_models
     from keras_vt.models.zero_shot import ZeroShotClassifier
     from keras_vt.preprocessing import count_params, preprocess

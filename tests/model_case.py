@@ -317,7 +317,6 @@ def check_dtype_policy_round_trip(case):
     np.testing.assert_allclose(got, want, atol=1e-2, rtol=1e-2)
 
 
-
 class CaptionerCase(ModelCase):
     """Show-Attend-Tell: (images, caption_ids) pairs, no targets; the checked output is the
     per-word log-likelihood of the captions (`num_classes` of the checks sets their length)."""

@@ -27,7 +27,10 @@ def test_report_ratios_and_roofline_fraction(bench):
         "matmul/tensorflow": {"matmul": {"float32": 100.0, "bfloat16": 350.0, "int8": 50.0}},
         # 8 images in 2 s = 4 img/s x 35 GFLOP = 140 GFLOP/s = 70 % of 200.
         "keras_vt/torch/vit_b16/float32": {
-            "inference": stats(2.0), "training": stats(8.0), "peak_rss_mb": 900.0, "setting": "s"
+            "inference": stats(2.0),
+            "training": stats(8.0),
+            "peak_rss_mb": 900.0,
+            "setting": "s",
         },
         # 8 in 1 s = 8 img/s x 35 = 280 GFLOP/s = 70 % of 400.
         "keras_vt/torch/vit_b16/bfloat16": {"inference": stats(1.0), "peak_rss_mb": 800.0},

@@ -43,8 +43,15 @@ def test_bpe_layout_and_round_trip(bpe):
     vocab = bpe.vocabulary
     np.testing.assert_array_equal(
         ids[0, :7],
-        [bpe.start_token_id, vocab["a</w>"], vocab["photo</w>"], vocab["of</w>"], vocab["a</w>"],
-         vocab["cat</w>"], bpe.end_token_id],
+        [
+            bpe.start_token_id,
+            vocab["a</w>"],
+            vocab["photo</w>"],
+            vocab["of</w>"],
+            vocab["a</w>"],
+            vocab["cat</w>"],
+            bpe.end_token_id,
+        ],
     )
     assert (ids[0, 7:] == 0).all()
     assert list(bpe.detokenize(ids).numpy()) == [b"a photo of a cat", b"a cat"]
