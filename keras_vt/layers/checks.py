@@ -97,6 +97,7 @@ def check_image_size(image_size, multiple=1, argument="image_size", multiple_nam
     >>> keras_vt.layers.checks.check_image_size(224, 16)
     (224, 224)
     """
+    check_int(multiple_name, multiple)
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or any(
         isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in size
@@ -124,3 +125,73 @@ def image_grid(image_size, patch_size):
     """
     height, width = check_image_size(image_size, patch_size)
     return height // patch_size, width // patch_size
+
+
+def _values(x):
+    """`x` as a numpy array when it holds values (numpy, lists, eager tensors); None otherwise
+    (symbolic or traced tensors, datasets, generators)."""
+    import numpy as np
+
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except ValueError:
+            return None
+    if hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__array__"):
+        try:
+            return np.asarray(x)
+        except Exception:  # symbolic / traced tensors cannot be read
+            return None
+    return None
+
+
+def check_ids(argument, ids, size, what="the number of classes"):
+    """Checks that integer `ids` (labels, token ids) held in an array lie in [0, size).
+
+    Backends index with them without checking (JAX clamps or gives NaN), so `fit` checks them
+    first. Arrays that are not integer (one-hot or soft targets) and tensors without values
+    (symbolic, traced) are left alone.
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_ids("y", [0, 2, 1], 3)
+    """
+    import numpy as np
+
+    values = _values(ids)
+    if values is None or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= size:
+        bad = high if high >= size else low
+        raise invalid(
+            argument,
+            bad,
+            f"values in [0, {size}) ({what} is {size})",
+            f"{argument} holds {bad} (values in [{low}, {high}])",
+        )
+
+
+def check_batch(argument, x):
+    """Raises for an empty batch (0 samples) in any array of `x` (a nested structure).
+
+    Keras' `predict` on 0 samples fails inside its loop and leaves the model unusable, so the
+    models check first.
+
+    Example:
+
+    >>> keras_vt.layers.checks.check_batch("x", {"images": np.zeros((2, 8, 8, 3))})
+    """
+    import keras
+
+    for leaf in keras.tree.flatten(x) if isinstance(x, (dict, list, tuple)) else [x]:
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) and shape[0] == 0:
+            raise invalid(
+                argument,
+                f"an array of shape {tuple(shape)}",
+                "at least one sample",
+                f"{argument} is an empty batch (shape {tuple(shape)})",
+            )

@@ -493,6 +493,10 @@ class ShowAttendTell(FunctionalModel):
     def call(self, inputs, training=None, mask=None):
         return super().call(self._images(inputs), training=training, mask=mask)
 
+    def token_id_inputs(self, x, y):
+        pair = isinstance(x, (tuple, list)) and len(x) == 2
+        return [("x[1]", x[1])] if pair else [] if y is None else [("y", y)]
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y is None and isinstance(x, (tuple, list)) and len(x) == 2:
             y = x[1]

@@ -234,6 +234,7 @@ def check_peg_positions(peg_positions, depth):
     >>> keras_vt.models.encoder.check_peg_positions((2, 0), depth=12)
     (0, 2)
     """
+    checks.check_int("depth", depth)
     positions = tuple(int(p) for p in peg_positions)
     if not positions:
         raise checks.invalid("peg_positions", (), "at least one PEG position")
