@@ -110,7 +110,10 @@ def explain(bank, model_name, upload, sample, layer, head, method, discard_ratio
     try:
         path = upload if upload else _sample_paths().get(sample)
         if path is None:
-            raise ImageError("No image: upload one or pick a sample.")
+            raise ImageError(
+                f"No image: upload={upload!r} and sample={sample!r}. Expected an uploaded image "
+                "or a sample name."
+            )
         image = read_image(path)
         entry = bank.entry(model_name)
         model = entry.model
