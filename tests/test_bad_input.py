@@ -18,8 +18,7 @@ a build either succeeds with the expected output shape or raises a `ValueError`.
 import contextlib
 import io
 import json
-import os
-import types
+import traceback
 
 import keras
 import numpy as np
@@ -34,6 +33,14 @@ from keras_vt.models.resolution import resize
 from keras_vt.training import Distiller
 
 BACKEND = keras.backend.backend()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    """conftest's fixture without its garbage collection (most of this file's time otherwise)."""
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session(free_memory=False)
 
 
 class BackendOpCalled(Exception):
@@ -659,3 +666,254 @@ def test_resize_keeps_each_clip_tower_its_own_weights(image_size):
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(old), keras.ops.convert_to_numpy(new), err_msg=old.path
             )
+
+
+# --------------------------------------------------------------------------------------------
+# Property-based: config overrides and input shapes of every family
+# --------------------------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+PROPERTY = hypothesis.settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,  # the same examples every run: a failure reproduces
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+
+
+def _checked(error):
+    """A ValueError raised by keras_vt's checks or by Keras' input-shape check (both before any
+    backend op); anything else, or a ValueError from inside a backend, fails the property."""
+    frame = traceback.extract_tb(error.__traceback__)[-1].filename
+    assert "keras_vt" in frame or frame.endswith("input_spec.py"), (frame, error)
+
+
+def build_or_reject(name, overrides):
+    """The tiny model with `overrides`, or None after a ValueError from keras_vt."""
+    try:
+        return tiny(name, **overrides)
+    except ValueError as error:
+        _checked(error)
+        return None
+
+
+def call_or_reject(model, inputs):
+    try:
+        return model(inputs)
+    except ValueError as error:
+        _checked(error)
+        return None
+
+
+def shapes(outputs):
+    return [tuple(t.shape) for t in keras.tree.flatten(outputs)]
+
+
+sizes = st.sampled_from
+
+
+@pytest.mark.single_backend
+@pytest.mark.parametrize(
+    "name",
+    ["vit_tiny_patch16_224", "deit_tiny_patch16_224", "deit_tiny_distilled_patch16_224",
+     "cpvt_tiny"],
+)
+@PROPERTY
+@hypothesis.given(
+    overrides=st.fixed_dictionaries(
+        {},
+        optional=dict(
+            hidden_dim=sizes([-8, 0, 8, 12]),
+            num_heads=st.integers(-1, 4),
+            depth=st.integers(-1, 2),
+            mlp_dim=sizes([0, 8]),
+            patch_size=st.integers(-1, 8),
+            image_size=st.integers(-1, 16),
+            num_classes=st.integers(-1, 3),
+        ),
+    ),
+    batch=st.integers(1, 2),
+    side=st.integers(1, 20),
+)
+def test_vision_transformers_build_or_reject(name, overrides, batch, side):
+    model = build_or_reject(name, overrides)
+    if model is None:
+        return
+    num_classes = overrides.get("num_classes", 1000)
+    size = model.image_size if isinstance(model.image_size, int) else model.image_size[0]
+    for s in (size, side):  # the model's own size, then any size
+        out = call_or_reject(model, np.zeros((batch, s, s, 3), "float32"))
+        if out is not None:
+            assert set(shapes(out)) == {(batch, num_classes)}
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    depths=st.tuples(*[st.integers(-1, 2)] * 3),
+    embed_dims=sizes([(8, 16, 24), (8, 16), (0, 8, 8), (6, 12, 18)]),
+    num_heads=sizes([(1, 2, 3), (2, 2, 2), (1, 1, 0)]),
+    side=st.integers(1, 40),
+)
+def test_cvt_builds_or_rejects(depths, embed_dims, num_heads, side):
+    overrides = dict(depths=depths, embed_dims=embed_dims, num_heads=num_heads, num_classes=3)
+    model = build_or_reject("cvt_13", overrides)
+    if model is not None:
+        out = call_or_reject(model, np.zeros((2, side, side, 3), "float32"))
+        assert out is None or shapes(out) == [(2, 3)]
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    depths=st.tuples(*[st.integers(-1, 2)] * 4),
+    widths=sizes([(8, 16, 32, 64), (4, 8, 8, 8), (0, 8, 8, 8), (8, 8)]),
+    image_size=sizes([0, 8, 16, 32]),
+    num_classes=st.integers(0, 3),
+)
+def test_resnets_build_or_reject(depths, widths, image_size, num_classes):
+    overrides = dict(
+        depths=depths, widths=widths, image_size=image_size, num_classes=num_classes
+    )
+    model = build_or_reject("resnet18", overrides)
+    if model is not None:
+        out = call_or_reject(model, np.zeros((1, image_size, image_size, 3), "float32"))
+        assert out is None or shapes(out) == [(1, num_classes)]
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    overrides=st.fixed_dictionaries(
+        {},
+        optional=dict(
+            vision_width=sizes([0, 8, 16]),
+            vision_heads=st.integers(0, 3),
+            vision_layers=st.integers(-1, 1),
+            vision_patch_size=sizes([0, 4, 8, 16]),
+            image_size=sizes([0, 16, 32]),
+            text_width=sizes([8, 16]),
+            text_heads=st.integers(1, 3),
+            text_layers=st.integers(0, 1),
+            embed_dim=sizes([0, 8]),
+            context_length=sizes([0, 4, 8]),
+            vocabulary_size=sizes([0, 16]),
+        ),
+    ),
+    batch=st.integers(1, 2),
+)
+def test_clip_builds_or_rejects(overrides, batch):
+    model = build_or_reject("clip_vit_b32", overrides)
+    if model is None:
+        return
+    size = model.image_size if isinstance(model.image_size, int) else model.image_size[0]
+    ids = np.zeros((batch, model.context_length), "int32")
+    out = call_or_reject(model, {"images": np.zeros((batch, size, size, 3)), "token_ids": ids})
+    assert out is not None
+    embed_dim = overrides.get("embed_dim", 16)
+    assert shapes(out) == [(batch, embed_dim), (batch, embed_dim)]
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    overrides=st.fixed_dictionaries(
+        {},
+        optional=dict(
+            hidden_dim=sizes([0, 8, 12]),
+            num_heads=st.integers(0, 3),
+            depth=st.integers(-1, 1),
+            vocabulary_size=sizes([0, 20]),
+            max_length=sizes([0, 4, 16]),
+        ),
+    ),
+    length=st.integers(1, 20),
+)
+def test_bert_builds_or_rejects(overrides, length):
+    model = build_or_reject("bert_base_uncased", overrides)
+    if model is None:
+        return
+    inputs = {
+        "token_ids": np.ones((2, length), "int32"),
+        "segment_ids": np.zeros((2, length), "int32"),
+        "padding_mask": np.ones((2, length), "int32"),
+    }
+    out = call_or_reject(model, inputs)
+    if out is not None:
+        width = overrides.get("hidden_dim", 32)
+        assert shapes(out) == [(2, width), (2, length, width)]
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    overrides=st.fixed_dictionaries(
+        {},
+        optional=dict(
+            hidden_dim=sizes([0, 8, 12]),
+            num_heads=st.integers(0, 3),
+            depth=st.integers(-1, 1),
+            embed_dim=sizes([0, 8]),
+        ),
+    ),
+    frames=st.integers(1, 4),
+)
+def test_mmt_builds_or_rejects(overrides, frames):
+    model = build_or_reject("mmt_tiny", overrides)
+    if model is None:
+        return
+    out = call_or_reject(model, mmt_inputs(model, frames=frames))
+    assert out is not None
+    embed_dim = overrides.get("embed_dim", 32)
+    assert out["video_embeddings"].shape[0] == 2 and out["video_embeddings"].shape[-1] == embed_dim
+    assert tuple(out["text_embeddings"].shape)[::2] == (2, embed_dim)
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    overrides=st.fixed_dictionaries(
+        {},
+        optional=dict(
+            hidden_dim=sizes([0, 8, 12]),
+            num_heads=st.integers(0, 3),
+            num_layers=st.integers(-1, 1),
+            num_classes=st.integers(0, 5),
+        ),
+    ),
+    steps=st.integers(1, 6),
+)
+def test_av_align_builds_or_rejects(overrides, steps):
+    model = build_or_reject("av_align_tiny", overrides)
+    if model is None:
+        return
+    out = call_or_reject(model, av_inputs(model, steps=steps))
+    if out is not None:
+        logits = out["logits"]
+        assert logits.shape[0] == 2 and logits.shape[-1] == model.num_classes
+
+
+@pytest.mark.single_backend
+@PROPERTY
+@hypothesis.given(
+    overrides=st.fixed_dictionaries(
+        {},
+        optional=dict(
+            hidden_dim=sizes([0, 8]),
+            embed_dim=sizes([0, 8]),
+            attention_dim=sizes([0, 8]),
+            context_length=st.integers(0, 6),
+            attention=sizes(["soft", "hard", "medium"]),
+            image_size=sizes([0, 16, 32]),
+        ),
+    ),
+)
+def test_captioner_builds_or_rejects(overrides):
+    model = build_or_reject("show_attend_tell", overrides)
+    if model is None:
+        return
+    size = overrides.get("image_size", 32)
+    out = call_or_reject(model, np.zeros((2, size, size, 3), "float32"))
+    assert out is not None and shapes(out)[0][0] == 2
