@@ -163,7 +163,9 @@ def port_number(text):
 def add_explore_arguments(parser):
     """Adds the `keras-vt explore` options to an argparse parser."""
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (127.0.0.1)")
-    parser.add_argument("--port", type=port_number, default=None, help="port (first free from 7860)")
+    parser.add_argument(
+        "--port", type=port_number, default=None, help="port (first free from 7860)"
+    )
     parser.add_argument("--model", default=None, help="a registered model name to explore too")
     parser.add_argument(
         "--weights", default=None, help=".weights.h5 (with --model) or .keras file to load"

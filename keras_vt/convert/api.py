@@ -31,9 +31,7 @@ def _check_options(convert, options, what):
     accepted = sorted(set(parameters) - {"directory", "state", "state_dict", "progress", "path"})
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(
-            f"Unknown option(s) for {what}: {unknown}. Expected some of {accepted}."
-        )
+        raise ValueError(f"Unknown option(s) for {what}: {unknown}. Expected some of {accepted}.")
 
 
 def convert_checkpoint(src, dst=None, progress=None, **kwargs):
@@ -57,7 +55,6 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
     ```
     """
     from keras_vt.convert.checkpoint import load_state_dict, read_hf_config
-
     from keras_vt.layers import checks
 
     src = os.fspath(src)
@@ -81,7 +78,7 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
         model = HF_CONVERTERS[model_type](src, progress=progress, **kwargs)
     else:
         state = load_state_dict(src, progress=progress)
-        for _, matches, convert in STATE_DICT_CONVERTERS:
+        for name, matches, convert in STATE_DICT_CONVERTERS:
             if matches(set(state)):
                 _check_options(convert, kwargs, f"a {name} state dict")
                 model = convert(state, progress=progress, **kwargs)

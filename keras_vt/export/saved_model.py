@@ -327,7 +327,9 @@ def export(model_or_file, path, tiny=False, activation="softmax", verbose=False,
     elif os.fspath(model_or_file).endswith(".keras"):
         if not os.path.isfile(model_or_file):
             raise checks.invalid(
-                "model", model_or_file, "an existing .keras file or a registered model name",
+                "model",
+                model_or_file,
+                "an existing .keras file or a registered model name",
                 f"model={model_or_file!r} not found",
             )
         if overrides or tiny:

@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from keras_vt.layers import checks
-
 from keras_vt.layers.base import AttentionLayer
 
 

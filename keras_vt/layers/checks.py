@@ -245,8 +245,9 @@ def check_heads(num_heads, width, heads_name="num_heads", width_name="hidden_dim
     return int(num_heads)
 
 
-def check_transformer(hidden_dim, num_heads, mlp_dim, depth=None, rates=None, epsilon=None,
-                      names=None):
+def check_transformer(
+    hidden_dim, num_heads, mlp_dim, depth=None, rates=None, epsilon=None, names=None
+):
     """Checks a transformer stack's sizes (`names` renames the arguments, e.g. for CLIP's
     `vision_width`): widths and depth ints >= 1, heads dividing the width, `rates` ({argument:
     value}) in [0, 1), `epsilon` (layer_norm_epsilon) > 0.
@@ -267,8 +268,9 @@ def check_transformer(hidden_dim, num_heads, mlp_dim, depth=None, rates=None, ep
     for argument, value in (rates or {}).items():
         check_rate(argument, value)
     if epsilon is not None:
-        check_positive("layer_norm_epsilon" if "epsilon" not in names else names["epsilon"],
-                       epsilon)
+        check_positive(
+            "layer_norm_epsilon" if "epsilon" not in names else names["epsilon"], epsilon
+        )
 
 
 def check_output_path(argument, path):
@@ -285,8 +287,10 @@ def check_output_path(argument, path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise invalid(
-            argument, path, "a path in an existing folder", f"the folder of {argument}={path!r} "
-            "does not exist"
+            argument,
+            path,
+            "a path in an existing folder",
+            f"the folder of {argument}={path!r} does not exist",
         )
     import tempfile
 
@@ -295,8 +299,10 @@ def check_output_path(argument, path):
             pass
     except OSError:
         raise invalid(
-            argument, path, "a path in a writable folder", f"the folder of {argument}={path!r} "
-            "is not writable"
+            argument,
+            path,
+            "a path in a writable folder",
+            f"the folder of {argument}={path!r} is not writable",
         ) from None
 
 
@@ -318,7 +324,9 @@ def check_weights_file(path, argument="weights"):
         raise invalid(argument, path, "a '.keras' or '.weights.h5' file, or hf://ORG/NAME")
     if not os.path.isfile(path):
         raise invalid(
-            argument, path, "an existing '.keras' or '.weights.h5' file",
+            argument,
+            path,
+            "an existing '.keras' or '.weights.h5' file",
             f"{argument}={path!r} not found",
         )
     return path

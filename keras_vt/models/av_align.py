@@ -499,8 +499,9 @@ class AVAlign(FunctionalModel):
                 f"frame), got shape {_shape(labels['frames'])}."
             )
         if self.head == "frame":
-            checks.check_ids(f"{argument}['frames']", labels["frames"], self.num_classes,
-                             "num_classes")
+            checks.check_ids(
+                f"{argument}['frames']", labels["frames"], self.num_classes, "num_classes"
+            )
         if self.au_loss:
             want = tuple(_shape(inputs["video"])[:2]) + (2,)
             if tuple(_shape(labels["au"])) != want:

@@ -395,7 +395,9 @@ class ShowAttendTell(FunctionalModel):
         entropy_weight = _check_fraction("entropy_weight", entropy_weight, upper=1e3)
         baseline_decay = _check_fraction("baseline_decay", baseline_decay)
         for name, value in (
-            ("embed_dim", embed_dim), ("hidden_dim", hidden_dim), ("attention_dim", attention_dim)
+            ("embed_dim", embed_dim),
+            ("hidden_dim", hidden_dim),
+            ("attention_dim", attention_dim),
         ):
             _check_positive_int(name, value)  # here: before the encoder is built
         _check_fraction("dropout", dropout, upper=0.99)

@@ -147,12 +147,17 @@ class CLIP(PairedInputs, FunctionalModel):
             text_layers,
             epsilon=text_layer_norm_epsilon,
             names=dict(
-                hidden_dim="text_width", num_heads="text_heads", mlp_dim="text_mlp_dim",
-                depth="text_layers", epsilon="text_layer_norm_epsilon",
+                hidden_dim="text_width",
+                num_heads="text_heads",
+                mlp_dim="text_mlp_dim",
+                depth="text_layers",
+                epsilon="text_layer_norm_epsilon",
             ),
         )
         if isinstance(vision_layers, int):
-            checks.check_image_size(image_size, vision_patch_size, multiple_name="vision_patch_size")
+            checks.check_image_size(
+                image_size, vision_patch_size, multiple_name="vision_patch_size"
+            )
             checks.check_transformer(
                 vision_width,
                 vision_heads or max(vision_width // 64, 1),
@@ -160,8 +165,10 @@ class CLIP(PairedInputs, FunctionalModel):
                 vision_layers,
                 epsilon=vision_layer_norm_epsilon,
                 names=dict(
-                    hidden_dim="vision_width", num_heads="vision_heads",
-                    mlp_dim="vision_mlp_dim", depth="vision_layers",
+                    hidden_dim="vision_width",
+                    num_heads="vision_heads",
+                    mlp_dim="vision_mlp_dim",
+                    depth="vision_layers",
                     epsilon="vision_layer_norm_epsilon",
                 ),
             )

@@ -152,7 +152,9 @@ class CvT(FunctionalModel):
             checks.check_rate(argument, rate)
         checks.check_positive("layer_norm_epsilon", layer_norm_epsilon)
         if isinstance(drop_path_rate, (int, float)):
-            drop_path_rates = (0.0,) * (stages - 1) + (checks.check_rate("drop_path_rate", drop_path_rate),)
+            drop_path_rates = (0.0,) * (stages - 1) + (
+                checks.check_rate("drop_path_rate", drop_path_rate),
+            )
         else:
             drop_path_rates = _per_stage(drop_path_rate, "drop_path_rate", stages, float)
 

@@ -149,8 +149,10 @@ def train_classifier(
         raise ValueError(f"Expected an output path ending in '.keras', got output={output!r}.")
     if output is not None:
         checks.check_output_path("output", output)  # before training, not after: no lost run
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
-        0 < learning_rate <= 1
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not (0 < learning_rate <= 1)
     ):
         raise checks.invalid(
             "learning_rate", learning_rate, "a float in (0, 1] (AdamW's peak rate; default 2e-3)"

@@ -8,7 +8,6 @@ import keras
 from keras import ops
 
 from keras_vt.layers import checks
-
 from keras_vt.losses import (  # noqa: F401  (re-exported: keras_vt.training.*)
     _mean,
     hard_distillation_loss,
