@@ -979,6 +979,13 @@ CASES = [_override_case(*row) for row in OVERRIDES] + [
         None,
     ),
     (
+        "image_folder_dataset-corrupt-png",
+        lambda env: keras_vt.data.image_folder_dataset(env["folder"], 8),
+        "directory",
+        "1.png",
+        folder_with_corrupt_png,
+    ),
+    (
         "cli-train-corrupt-png",
         lambda env: run_cli(
             [
