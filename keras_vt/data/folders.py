@@ -125,7 +125,8 @@ def image_problem(path):
             offset = end
         return "PNG truncated (no IEND chunk)"
     if data.startswith(b"\xff\xd8"):
-        return None if data.rstrip(b"\x00").endswith(b"\xff\xd9") else "JPEG truncated"
+        # an end-of-image marker anywhere: cameras append trailers after it
+        return None if b"\xff\xd9" in data[2:] else "JPEG truncated (no end-of-image marker)"
     if data.startswith((b"GIF87a", b"GIF89a", b"BM")):
         return None
     return "not a PNG, JPEG, GIF or BMP file"
