@@ -114,7 +114,10 @@ def models_command(args):
 
     names = sorted(name for name in MODELS if fnmatch.fnmatch(name, args.pattern))
     if not names:
-        raise SystemExit(f"keras-vt: no registered model matches {args.pattern!r}")
+        raise SystemExit(
+            f"keras-vt: no registered model matches pattern={args.pattern!r}. Expected a "
+            "shell-style pattern such as 'vit_*' (keras-vt models lists them all)."
+        )
     rows = []
     for name in names:
         params, size, family = table_row(name) if args.build else MODELS[name]

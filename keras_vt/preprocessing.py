@@ -2,8 +2,11 @@
 
 import math
 
+import keras
+import numpy as np
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.patching import check_images
 
 NORMALIZATIONS = {
@@ -23,6 +26,32 @@ def normalization_constants(model):
     return NORMALIZATIONS[name]
 
 
+def _check_value_range(images, value_range):
+    """Raises when the pixels held in `images` clearly do not use `value_range`: float images
+    already in [0, 1] given with the default (0, 255) (they would become a constant image), or
+    pixels above `high`."""
+    values = checks._values(images)
+    if values is None or values.size == 0:
+        return
+    low, high = value_range
+    peak = float(values.max())
+    if high > 1 and np.issubdtype(values.dtype, np.floating) and 0 < peak <= 1:
+        raise checks.invalid(
+            "value_range",
+            tuple(value_range),
+            "value_range=(0, 1) for images already in [0, 1]",
+            f"value_range={tuple(value_range)} but the images hold values in "
+            f"[{float(values.min()):g}, {peak:g}]",
+        )
+    if peak > high + 1e-3 * (high - low):
+        raise checks.invalid(
+            "value_range",
+            tuple(value_range),
+            f"value_range=(0, 255) or the images scaled to [{low}, {high}]",
+            f"value_range={tuple(value_range)} but the images hold values up to {peak:g}",
+        )
+
+
 def preprocess(images, model, value_range=(0, 255), interpolation="bicubic"):
     """Resizes `images` to `model.image_size` and normalises them as the model expects.
 
@@ -39,10 +68,18 @@ def preprocess(images, model, value_range=(0, 255), interpolation="bicubic"):
     >>> tuple(x.shape)
     (2, 224, 224, 3)
     """
+    if not isinstance(model, keras.Model):
+        raise checks.invalid(
+            "model",
+            model,
+            "a keras_vt model (its image_size and normalization are used; build one with "
+            "keras_vt.create_model(name))",
+        )
     check_images(tuple(images.shape))
     low, high = value_range
     if high <= low:
         raise ValueError(f"Expected value_range=(low, high) with high > low, got {value_range}.")
+    _check_value_range(images, value_range)
     x = (ops.cast(images, "float32") - low) / (high - low)
     size = getattr(model, "image_size", None)
     if size is not None:

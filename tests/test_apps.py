@@ -199,7 +199,7 @@ def check_positions_endpoints(client):
     assert shifts == [0, 1, 2, 4, 8, 16] and curve["data"][0][1] == 0.0
     assert "diagonally" in status
     _, status = call(client, "/translation", [], "circle", "horizontal", "roll")
-    assert "Pick at least one model" in status
+    assert "Expected at least one model" in status
 
 
 def check_graph_endpoint(client):

@@ -284,7 +284,7 @@ def test_unsupported_options_and_paths(tmp_path):
     # gelu_new converts since issue 15 (as keras_vt's "gelu_tanh"); silu has no keras_vt form.
     with pytest.raises(ValueError, match="hidden_act='silu'"):
         convert_hf_vit((dict(config, hidden_act="silu"), {}))
-    with pytest.raises(ValueError, match="Checkpoint not found"):
+    with pytest.raises(ValueError, match="src=.* not found"):
         convert_checkpoint(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="dst"):
         convert_checkpoint(str(tmp_path), str(tmp_path / "model.h5"))
@@ -303,7 +303,7 @@ def test_cli_convert(tmp_path, capsys):
         atol=ATOL,
     )
     assert main(["convert", str(tmp_path / "nothing"), destination]) == 2
-    assert "Checkpoint not found" in capsys.readouterr().err
+    assert "not found" in capsys.readouterr().err
 
 
 SMALL_DEIT = dict(SMALL_VIT, hidden_size=64, layer_norm_eps=1e-6)

@@ -66,7 +66,10 @@ def read_image(path, max_side=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS):
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{name} is not an image this app can read ({error}).") from error
+        raise ImageError(
+            f"{name} is not an image this app can read ({error}). Expected a PNG, JPEG, GIF, BMP "
+            "or WebP image."
+        ) from error
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{name} could not be decoded as an image ({error}).") from error
 
@@ -173,14 +176,9 @@ class ModelBank:
             label = f"{model} ({weights})" if model else weights
             return Entry(name=label, model_name=model, weights=weights)
         if weights is not None:
-            weights = os.fspath(weights)
-            if not os.path.exists(weights):
-                raise ValueError(f"Weights file not found: weights={weights!r}.")
-            if not weights.endswith((".keras", ".weights.h5")):
-                raise ValueError(
-                    f"Unsupported weights={weights!r}: expected a '.keras' or '.weights.h5' file, "
-                    "or a hub checkpoint 'hf://ORG/NAME[@REVISION]' / 'timm/NAME'."
-                )
+            from keras_vt.layers import checks
+
+            weights = checks.check_weights_file(weights)
         if model is None:
             if not weights.endswith(".keras"):
                 raise ValueError(

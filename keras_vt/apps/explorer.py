@@ -168,10 +168,25 @@ def serve(
     return blocks
 
 
+def port_number(text):
+    """argparse type of `--port`: an int in [1, 65535] (Gradio's own error is a traceback)."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        port = None
+    if port is None or not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port={text!r}: expected an int in [1, 65535]")
+    return port
+
+
 def add_explore_arguments(parser):
     """Adds the `keras-vt explore` options to an argparse parser."""
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="port (first free from 7860)")
+    parser.add_argument(
+        "--port", type=port_number, default=None, help="port (first free from 7860)"
+    )
     parser.add_argument("--model", default=None, help="a registered model name to explore too")
     parser.add_argument(
         "--weights",

@@ -21,10 +21,15 @@ def _has_table(model):
 def similarity(bank, model_name, image_size):
     """(mosaic at the trained size, mosaic resampled to `image_size`, status markdown)."""
     try:
+        try:
+            image_size = int(image_size)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Invalid image_size: image_size={image_size!r}. Expected an int (pixels)."
+            ) from None
         model = bank.get(model_name)
         patch = viz.patch_size_of(model)
         trained = image_size_of(model)
-        image_size = int(image_size)
         original = viz.similarity_mosaic(viz.position_similarity(model))
         positions = viz.resampled_positions(model, image_size)
         resampled = viz.similarity_mosaic(viz.position_similarity(positions))
@@ -49,7 +54,9 @@ def translation(bank, model_names, sample, direction="horizontal", mode="roll"):
     columns = ["shift (px)", "relative feature change", "model"]
     try:
         if not model_names:
-            raise ValueError("Pick at least one model.")
+            raise ValueError(
+                f"Invalid model_names: model_names={model_names!r}. Expected at least one model."
+            )
         image = read_image(_sample_paths()[sample] if sample in _sample_paths() else sample)
         for name in model_names:
             model = bank.get(name)

@@ -21,6 +21,19 @@ def register_state_dict_converter(name, matches, convert):
     STATE_DICT_CONVERTERS.append((name, matches, convert))
 
 
+def _check_options(convert, options, what):
+    """Raises a `ValueError` for options `convert` does not take (instead of its TypeError)."""
+    import inspect
+
+    parameters = inspect.signature(convert).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = sorted(set(parameters) - {"directory", "state", "state_dict", "progress", "path"})
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"Unknown option(s) for {what}: {unknown}. Expected some of {accepted}.")
+
+
 def convert_checkpoint(src, dst=None, progress=None, **kwargs):
     """Converts a local checkpoint to a keras_vt model, and writes it to `dst` (`.keras`) if given.
 
@@ -42,10 +55,17 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
     ```
     """
     from keras_vt.convert.checkpoint import load_state_dict, read_hf_config
+    from keras_vt.layers import checks
 
     src = os.fspath(src)
+    if not os.path.exists(src):
+        raise checks.invalid(
+            "src", src, "a Hugging Face directory or a state-dict file", f"src={src!r} not found"
+        )
     if dst is not None and not os.fspath(dst).endswith(".keras"):
         raise ValueError(f"Expected dst to end with '.keras', got dst={os.fspath(dst)!r}.")
+    if dst is not None:
+        checks.check_output_path("dst", dst)
     if os.path.isdir(src):
         config = read_hf_config(src)
         model_type = config.get("model_type")
@@ -54,11 +74,13 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
                 f"No converter for Hugging Face model_type={model_type!r} in {src!r}: expected "
                 f"one of {sorted(HF_CONVERTERS)}."
             )
+        _check_options(HF_CONVERTERS[model_type], kwargs, f"model_type={model_type!r}")
         model = HF_CONVERTERS[model_type](src, progress=progress, **kwargs)
     else:
         state = load_state_dict(src, progress=progress)
-        for _, matches, convert in STATE_DICT_CONVERTERS:
+        for name, matches, convert in STATE_DICT_CONVERTERS:
             if matches(set(state)):
+                _check_options(convert, kwargs, f"a {name} state dict")
                 model = convert(state, progress=progress, **kwargs)
                 break
         else:

@@ -94,10 +94,18 @@ def load_state_dict(path, progress=None):
                 framework = "pt"
             except ImportError:
                 framework = "np"
-            with safe_open(file, framework=framework) as reader:
-                keys = list(reader.keys())
-                for key in _progress(keys, len(keys), os.path.basename(file), progress):
-                    state[key] = to_numpy(reader.get_tensor(key))
+            try:
+                with safe_open(file, framework=framework) as reader:
+                    keys = list(reader.keys())
+                    for key in _progress(keys, len(keys), os.path.basename(file), progress):
+                        state[key] = to_numpy(reader.get_tensor(key))
+            except Exception as error:  # safetensors raises its own SafetensorError
+                if isinstance(error, ValueError):
+                    raise
+                raise ValueError(
+                    f"Invalid checkpoint: {file!r} is not a readable safetensors file ({error}). "
+                    "Expected a complete .safetensors file (download it again)."
+                ) from None
         else:
             import torch
 
@@ -133,7 +141,19 @@ def read_hf_config(path):
             "(config.json + model.safetensors or pytorch_model.bin)."
         )
     with open(config_path) as f:
-        return json.load(f)
+        try:
+            config = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"Invalid config.json: {config_path!r} is not JSON ({error}). Expected a JSON "
+                "object (a Hugging Face model config)."
+            ) from None
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"Invalid config.json: {config_path!r} holds a {type(config).__name__}. Expected a "
+            "JSON object (a Hugging Face model config)."
+        )
+    return config
 
 
 def hf_num_labels(config):

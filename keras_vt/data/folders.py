@@ -66,6 +66,7 @@ def image_folder_dataset(
             f"received image_size={image_size!r}."
         )
     batch_size = _check_int("batch_size", batch_size, 1)
+    _check_images_decode(directory)
     import keras
 
     loaded = keras.utils.image_dataset_from_directory(
@@ -86,6 +87,68 @@ def image_folder_dataset(
         class_names = list(loaded.class_names)
         dataset = _unit_range(loaded)
     return dataset, class_names
+
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras' loader reads
+
+
+def image_problem(path):
+    """Why the image file at `path` cannot be decoded (None when it looks whole).
+
+    Checks the signature of every format Keras' loader reads and, for PNG (chunk CRCs up to
+    IEND) and JPEG (end-of-image marker), that the file is complete: the damage that otherwise
+    stops training with a TensorFlow traceback at the batch that holds the file.
+
+    Example:
+
+    >>> image_problem(keras_vt.apps.common.sample_paths()["circle"]) is None
+    True
+    """
+    import struct
+    import zlib
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        offset = 8
+        while offset + 12 <= len(data):
+            (length,) = struct.unpack(">I", data[offset : offset + 4])
+            kind = data[offset + 4 : offset + 8]
+            end = offset + 12 + length
+            if end > len(data):
+                return f"PNG truncated in chunk {kind.decode('latin-1')!r}"
+            (crc,) = struct.unpack(">I", data[end - 4 : end])
+            if zlib.crc32(data[offset + 4 : end - 4]) != crc:
+                return f"PNG chunk {kind.decode('latin-1')!r} fails its CRC"
+            if kind == b"IEND":
+                return None
+            offset = end
+        return "PNG truncated (no IEND chunk)"
+    if data.startswith(b"\xff\xd8"):
+        # an end-of-image marker anywhere: cameras append trailers after it
+        return None if b"\xff\xd9" in data[2:] else "JPEG truncated (no end-of-image marker)"
+    if data.startswith((b"GIF87a", b"GIF89a", b"BM")):
+        return None
+    return "not a PNG, JPEG, GIF or BMP file"
+
+
+def _check_images_decode(directory):
+    """Raises a `ValueError` naming the image files of `directory`'s class folders that cannot be
+    decoded, before any training."""
+    bad = []
+    for root, _, files in sorted(os.walk(directory)):
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                path = os.path.join(root, name)
+                problem = image_problem(path)
+                if problem:
+                    bad.append(f"{path!r} ({problem})")
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ValueError(
+            f"Invalid directory: directory={directory!r} holds {len(bad)} image file(s) that "
+            f"cannot be decoded: {shown}. Expected readable images: remove or replace them."
+        )
 
 
 def _not_positive_int(value):

@@ -17,6 +17,7 @@ import os
 
 import keras
 
+from keras_vt.layers import checks
 from keras_vt.preprocessing import normalization_constants
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
@@ -318,11 +319,19 @@ def export(model_or_file, path, tiny=False, activation="softmax", verbose=False,
     keras_vt.export.export("vit-base.keras", "exported/vit-base")
     ```
     """
+    if activation not in ACTIVATIONS:
+        raise checks.invalid("activation", activation, f"one of {ACTIVATIONS}")
+    checks.check_output_path("path", path)
     if isinstance(model_or_file, keras.Model):
         model = model_or_file
     elif os.fspath(model_or_file).endswith(".keras"):
         if not os.path.isfile(model_or_file):
-            raise ValueError(f"Model file not found: model_or_file={model_or_file!r}.")
+            raise checks.invalid(
+                "model",
+                model_or_file,
+                "an existing .keras file or a registered model name",
+                f"model={model_or_file!r} not found",
+            )
         if overrides or tiny:
             raise ValueError(
                 "Overrides and tiny apply to registered model names, not to a .keras file: "

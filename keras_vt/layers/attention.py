@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.base import AttentionLayer
 
 
@@ -113,13 +114,11 @@ class MultiHeadSelfAttention(AttentionLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(num_heads) < 1:
-            raise ValueError(f"Expected num_heads >= 1, got num_heads={num_heads}.")
-        self.num_heads = int(num_heads)
-        self.key_dim = None if key_dim is None else int(key_dim)
+        self.num_heads = checks.check_int("num_heads", num_heads)
+        self.key_dim = None if key_dim is None else checks.check_int("key_dim", key_dim)
         self.use_bias = use_bias
-        self.dropout = float(dropout)
-        self.scale = None if scale is None else float(scale)
+        self.dropout = checks.check_rate("dropout", dropout)
+        self.scale = None if scale is None else checks.check_positive("scale", scale)
         self.causal = bool(causal)
         self.fused = bool(fused)
         self.attention_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
@@ -204,13 +203,11 @@ class MultiHeadCrossAttention(AttentionLayer):
         self, num_heads, key_dim=None, use_bias=True, dropout=0.0, scale=None, fused=True, **kwargs
     ):
         super().__init__(**kwargs)
-        if int(num_heads) < 1:
-            raise ValueError(f"Expected num_heads >= 1, got num_heads={num_heads}.")
-        self.num_heads = int(num_heads)
-        self.key_dim = None if key_dim is None else int(key_dim)
+        self.num_heads = checks.check_int("num_heads", num_heads)
+        self.key_dim = None if key_dim is None else checks.check_int("key_dim", key_dim)
         self.use_bias = use_bias
-        self.dropout = float(dropout)
-        self.scale = None if scale is None else float(scale)
+        self.dropout = checks.check_rate("dropout", dropout)
+        self.scale = None if scale is None else checks.check_positive("scale", scale)
         self.fused = bool(fused)
         self.attention_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 

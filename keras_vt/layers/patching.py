@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 
 
@@ -43,8 +44,8 @@ class PatchEmbedding(Layer):
 
     def __init__(self, patch_size, hidden_dim, use_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = int(patch_size)
-        self.hidden_dim = int(hidden_dim)
+        self.patch_size = checks.check_int("patch_size", patch_size)
+        self.hidden_dim = checks.check_int("hidden_dim", hidden_dim)
         self.use_bias = use_bias
         self.projection = keras.layers.Conv2D(
             self.hidden_dim,

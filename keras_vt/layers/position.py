@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 from keras_vt.layers.patching import token_grid
 
@@ -252,7 +253,7 @@ class SinCosPositionEmbedding2D(Layer):
         super().__init__(**kwargs)
         self.grid_size = _as_grid(grid_size, "grid_size")
         self.num_prefix_tokens = int(num_prefix_tokens)
-        self.temperature = float(temperature)
+        self.temperature = checks.check_positive("temperature", temperature)
 
     def build(self, input_shape):
         dim = input_shape[-1]

@@ -99,13 +99,18 @@ class TextEmbedding(Layer):
         )
         self.drop = keras.layers.Dropout(self.dropout, dtype=policy)
 
-    def build(self, token_ids_shape, segment_ids_shape=None):
-        length = token_ids_shape[-1]
+    def check_length(self, shape):
+        """Raises for sequences longer than the position table (checked at build and at every
+        call: a built layer would otherwise index past the table inside a backend)."""
+        length = shape[-1]
         if length is not None and length > self.max_length:
             raise ValueError(
                 f"Expected at most max_length={self.max_length} tokens, got token_ids of shape "
-                f"{tuple(token_ids_shape)}."
+                f"{tuple(shape)}."
             )
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        self.check_length(token_ids_shape)
         self.token_embedding.build(token_ids_shape)
         self.position_embedding.build((None,))
         if self.segment_embedding is not None:
@@ -113,6 +118,7 @@ class TextEmbedding(Layer):
         self.norm.build(tuple(token_ids_shape) + (self.hidden_dim,))
 
     def call(self, token_ids, segment_ids=None, training=None):
+        self.check_length(tuple(token_ids.shape))
         length = ops.shape(token_ids)[-1]
         x = self.token_embedding(token_ids)
         x = x + self.position_embedding(ops.arange(length))[None]

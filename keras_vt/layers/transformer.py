@@ -4,6 +4,7 @@ stochastic depth."""
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import MultiHeadCrossAttention, MultiHeadSelfAttention
 from keras_vt.layers.base import AttentionLayer, Layer
 
@@ -44,9 +45,7 @@ class DropPath(Layer):
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Expected a drop-path rate in [0, 1), got rate={rate}.")
-        self.rate = float(rate)
+        self.rate = checks.check_rate("rate", rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
         # No weights: built from the start, so that a block that skips it (rate 0) still leaves a
@@ -79,8 +78,9 @@ class MLP(Layer):
 
     def __init__(self, hidden_dim, output_dim=None, activation="gelu", dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = int(hidden_dim)
-        self.output_dim = None if output_dim is None else int(output_dim)
+        self.hidden_dim = checks.check_int("hidden_dim", hidden_dim)
+        self.output_dim = None if output_dim is None else checks.check_int("output_dim", output_dim)
+        checks.check_rate("dropout", dropout)
         self.activation = activation
         self.activation_fn = get_activation(activation)
         self.dropout = float(dropout)
@@ -182,12 +182,12 @@ class TransformerBlock(AttentionLayer):
         if norm not in NORMS:
             raise ValueError(f"Expected norm in {NORMS}, got norm={norm!r}.")
         self.num_heads = int(num_heads)
-        self.mlp_dim = int(mlp_dim)
+        self.mlp_dim = checks.check_int("mlp_dim", mlp_dim)
         self.key_dim = key_dim
         self.dropout = float(dropout)
         self.attention_dropout = float(attention_dropout)
-        self.drop_path = float(drop_path)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.drop_path = checks.check_rate("drop_path", drop_path)
+        self.layer_norm_epsilon = checks.check_positive("layer_norm_epsilon", layer_norm_epsilon)
         self.activation = activation
         self.use_bias = use_bias
         self.causal = causal

@@ -29,6 +29,7 @@ import numpy as np
 from keras import ops
 
 from keras_vt import layers
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 from keras_vt.losses import (
     ctc_sequence_loss,
@@ -370,6 +371,9 @@ class AVAlign(FunctionalModel):
                 f"Expected frame_size as an int >= {2 ** len(frontend_filters)} (the front-end "
                 f"halves it {len(frontend_filters)} times), got frame_size={frame_size!r}."
             )
+        checks.check_transformer(
+            hidden_dim, num_heads, mlp_dim, rates=dict(dropout=dropout), epsilon=layer_norm_epsilon
+        )
         au_loss = bool(au_loss) and modality != "audio"
         au_loss_weight = float(au_loss_weight)
 
@@ -493,6 +497,10 @@ class AVAlign(FunctionalModel):
             raise ValueError(
                 f"Expected {argument}['frames'] of shape {audio_shape[:2]} (one label per audio "
                 f"frame), got shape {_shape(labels['frames'])}."
+            )
+        if self.head == "frame":
+            checks.check_ids(
+                f"{argument}['frames']", labels["frames"], self.num_classes, "num_classes"
             )
         if self.au_loss:
             want = tuple(_shape(inputs["video"])[:2]) + (2,)

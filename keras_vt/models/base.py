@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_vt.layers import checks
 from keras_vt.precision import one_collection
 
 
@@ -31,6 +32,37 @@ class FunctionalModel(keras.Model):
         """
         for key in self.config_keys:
             setattr(self, key, arguments[key] if key in arguments else getattr(self, key))
+
+    def token_id_inputs(self, x, y):
+        """(argument, array) pairs of the token ids among `fit`'s data (checked against
+        `vocabulary_size`): by default `x["token_ids"]` and `x["caption_ids"]`."""
+        if not isinstance(x, dict):
+            return []
+        return [(f"x[{key!r}]", x[key]) for key in ("token_ids", "caption_ids") if key in x]
+
+    def check_data(self, x, y=None, argument="x"):
+        """Checks in-memory data before Keras sees it: no empty batch, integer labels in
+        [0, num_classes), token ids in [0, vocabulary_size). Datasets are left alone."""
+        checks.check_batch(argument, x)
+        num_classes = getattr(self, "num_classes", None)
+        if y is not None and isinstance(num_classes, int) and not isinstance(y, dict):
+            checks.check_ids("y", y, num_classes, "num_classes")
+        vocabulary_size = getattr(self, "vocabulary_size", None)
+        if isinstance(vocabulary_size, int):
+            for name, ids in self.token_id_inputs(x, y):
+                checks.check_ids(name, ids, vocabulary_size, "vocabulary_size")
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self.check_data(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self.check_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        checks.check_batch("x", x)
+        return super().predict(x, *args, **kwargs)
 
     def get_config(self):
         config = {key: getattr(self, key) for key in self.config_keys}

@@ -35,7 +35,7 @@ from keras_vt.layers.base import Layer
 from keras_vt.layers.spatial_attention import SpatialSoftAttention
 from keras_vt.losses import doubly_stochastic_penalty, reinforce_loss
 from keras_vt.models.base import FunctionalModel
-from keras_vt.models.registry import get_spec, register
+from keras_vt.models.registry import get_spec, list_models, register
 
 PAD, START, END, UNKNOWN = "<pad>", "<start>", "<end>", "<unk>"
 
@@ -379,9 +379,10 @@ class ShowAttendTell(FunctionalModel):
             raise ValueError(
                 f"Invalid attention: attention={attention!r}. Expected 'soft' or 'hard'."
             )
-        if not isinstance(encoder, str):
+        if not isinstance(encoder, str) or encoder not in list_models(family="cnn"):
             raise ValueError(
-                f"Invalid encoder: encoder={encoder!r}. Expected a registered ResNet name."
+                f"Invalid encoder: encoder={encoder!r}. Expected a registered ResNet name "
+                "(keras_vt.list_models(family='cnn'))."
             )
         encoder_config = dict(encoder_config or {})
         for key in ("image_size", "include_top", "pooling"):
@@ -393,6 +394,13 @@ class ShowAttendTell(FunctionalModel):
         doubly_stochastic = _check_fraction("doubly_stochastic", doubly_stochastic, upper=1e3)
         entropy_weight = _check_fraction("entropy_weight", entropy_weight, upper=1e3)
         baseline_decay = _check_fraction("baseline_decay", baseline_decay)
+        for name, value in (
+            ("embed_dim", embed_dim),
+            ("hidden_dim", hidden_dim),
+            ("attention_dim", attention_dim),
+        ):
+            _check_positive_int(name, value)  # here: before the encoder is built
+        _check_fraction("dropout", dropout, upper=0.99)
 
         images = keras.Input((image_size, image_size, 3), name="images")
         spec = get_spec(encoder)  # by name: the captioner does not import the CNN family
@@ -492,6 +500,10 @@ class ShowAttendTell(FunctionalModel):
 
     def call(self, inputs, training=None, mask=None):
         return super().call(self._images(inputs), training=training, mask=mask)
+
+    def token_id_inputs(self, x, y):
+        pair = isinstance(x, (tuple, list)) and len(x) == 2
+        return [("x[1]", x[1])] if pair else [] if y is None else [("y", y)]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y is None and isinstance(x, (tuple, list)) and len(x) == 2:

@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from keras_vt import layers
+from keras_vt.layers import checks
 from keras_vt.losses import clip_loss, gather_replicas, scale_for_replicas
 from keras_vt.metrics import LatestValue, in_batch_accuracy
 from keras_vt.models.base import FunctionalModel
@@ -136,6 +137,41 @@ class CLIP(PairedInputs, FunctionalModel):
         name=None,
         **kwargs,
     ):
+        checks.check_int("embed_dim", embed_dim)
+        checks.check_int("context_length", context_length)
+        checks.check_int("vocabulary_size", vocabulary_size)
+        checks.check_transformer(
+            text_width,
+            text_heads,
+            text_mlp_dim,
+            text_layers,
+            epsilon=text_layer_norm_epsilon,
+            names=dict(
+                hidden_dim="text_width",
+                num_heads="text_heads",
+                mlp_dim="text_mlp_dim",
+                depth="text_layers",
+                epsilon="text_layer_norm_epsilon",
+            ),
+        )
+        if isinstance(vision_layers, int):
+            checks.check_image_size(
+                image_size, vision_patch_size, multiple_name="vision_patch_size"
+            )
+            checks.check_transformer(
+                vision_width,
+                vision_heads or max(vision_width // 64, 1),
+                vision_mlp_dim,
+                vision_layers,
+                epsilon=vision_layer_norm_epsilon,
+                names=dict(
+                    hidden_dim="vision_width",
+                    num_heads="vision_heads",
+                    mlp_dim="vision_mlp_dim",
+                    depth="vision_layers",
+                    epsilon="vision_layer_norm_epsilon",
+                ),
+            )
         context_length, vocabulary_size = int(context_length), int(vocabulary_size)
         logit_scale_init, max_logit_scale = float(logit_scale_init), float(max_logit_scale)
         if max_logit_scale <= 0:

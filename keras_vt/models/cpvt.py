@@ -68,6 +68,8 @@ class CPVT(VisionTransformer):
     def __init__(self, peg_positions=(0,), peg_kernel_size=3, depth=12, **kwargs):
         # The shared encoder with a convolutional patch embedding and PEGs instead of a table.
         self.peg_positions = encoder.check_peg_positions(peg_positions, depth)
+        if checks.check_int("peg_kernel_size", peg_kernel_size) % 2 == 0:
+            raise checks.invalid("peg_kernel_size", peg_kernel_size, "an odd int >= 1")
         self.peg_kernel_size = peg_kernel_size
         kwargs.update(positions="peg", token_initializer=keras.initializers.TruncatedNormal(0.02))
         super().__init__(depth=depth, **kwargs)

@@ -38,7 +38,10 @@ def _per_stage(value, argument, num_stages, cast=int):
         raise ValueError(
             f"Expected {argument} with one value per stage ({num_stages}), got {argument}={value!r}."
         )
-    return tuple(cast(v) for v in values)
+    if cast is int:
+        minimum = 0 if argument == "patch_paddings" else 1
+        return checks.check_ints(argument, values, minimum)
+    return tuple(checks.check_rate(argument, v) for v in values)
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -142,8 +145,16 @@ class CvT(FunctionalModel):
         patch_sizes = _per_stage(patch_sizes, "patch_sizes", stages)
         patch_strides = _per_stage(patch_strides, "patch_strides", stages)
         patch_paddings = _per_stage(patch_paddings, "patch_paddings", stages)
+        for width, heads in zip(embed_dims, num_heads):
+            checks.check_heads(heads, width, "num_heads", "embed_dims")
+        checks.check_positive("mlp_ratio", mlp_ratio)
+        for argument, rate in (("dropout", dropout), ("attention_dropout", attention_dropout)):
+            checks.check_rate(argument, rate)
+        checks.check_positive("layer_norm_epsilon", layer_norm_epsilon)
         if isinstance(drop_path_rate, (int, float)):
-            drop_path_rates = (0.0,) * (stages - 1) + (float(drop_path_rate),)
+            drop_path_rates = (0.0,) * (stages - 1) + (
+                checks.check_rate("drop_path_rate", drop_path_rate),
+            )
         else:
             drop_path_rates = _per_stage(drop_path_rate, "drop_path_rate", stages, float)
 

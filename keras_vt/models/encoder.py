@@ -25,6 +25,7 @@ import keras
 
 from keras_vt import layers
 from keras_vt.layers import checks
+from keras_vt.layers.position import INTERPOLATIONS
 from keras_vt.layers.transformer import get_activation
 from keras_vt.models import common
 from keras_vt.models.base import FunctionalModel
@@ -130,7 +131,17 @@ def vit_encoder(
     checks.check_choice("patch_embedding", patch_embedding, PATCH_EMBEDDINGS)
     checks.check_choice("positions", positions, POSITIONS)
     checks.check_int("num_prefix_tokens", num_prefix_tokens, 0, 2)
-    checks.check_int("depth", depth)
+    checks.check_transformer(
+        hidden_dim,
+        num_heads,
+        mlp_dim,
+        depth,
+        rates=dict(
+            dropout=dropout, attention_dropout=attention_dropout, drop_path_rate=drop_path_rate
+        ),
+        epsilon=layer_norm_epsilon,
+    )
+    checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
     if positions == "peg":
         peg_positions = check_peg_positions(peg_positions, depth)
     grid = None
@@ -234,6 +245,7 @@ def check_peg_positions(peg_positions, depth):
     >>> keras_vt.models.encoder.check_peg_positions((2, 0), depth=12)
     (0, 2)
     """
+    checks.check_int("depth", depth)
     positions = tuple(int(p) for p in peg_positions)
     if not positions:
         raise checks.invalid("peg_positions", (), "at least one PEG position")

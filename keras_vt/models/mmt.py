@@ -49,7 +49,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import TransformerBlock
+from keras_vt.layers import TransformerBlock, checks
 from keras_vt.layers.base import Layer
 from keras_vt.losses import gather_replicas, max_margin_ranking_loss, scale_for_replicas
 from keras_vt.metrics import RetrievalRecall
@@ -520,7 +520,10 @@ class MMT(FunctionalModel):
                 f"Expected the caption encoder's max_length >= context_length, got "
                 f"max_length={text['max_length']} and context_length={context_length}."
             )
-        margin, dropout = float(margin), float(dropout)
+        dropout = checks.check_rate("dropout", dropout)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+            raise checks.invalid("margin", margin, "a number >= 0")
+        margin = float(margin)
 
         video = {}
         for key, width in experts.items():
@@ -763,7 +766,10 @@ class MMT(FunctionalModel):
         """`keras.Model.fit` on `{**inputs, "caption_ids": ids}` (caption i describes clip i);
         `y` must be None."""
         if y is not None:
-            raise ValueError("MMT.fit takes {**inputs, 'caption_ids': ids} as x and no targets.")
+            raise ValueError(
+                f"Invalid y: MMT.fit takes {{**inputs, 'caption_ids': ids}} as x and no targets; "
+                f"got y ({type(y).__name__}). Expected y=None."
+            )
         if validation_data is not None and not _is_dataset(validation_data):
             validation_data = (self._checked(validation_data, "validation_data"),)
         return super().fit(self._checked(x), validation_data=validation_data, **kwargs)
@@ -771,7 +777,10 @@ class MMT(FunctionalModel):
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate` on `{**inputs, "caption_ids": ids}`; `y` must be None."""
         if y is not None:
-            raise ValueError("MMT.evaluate takes {**inputs, 'caption_ids': ids} and no targets.")
+            raise ValueError(
+                f"Invalid y: MMT.evaluate takes {{**inputs, 'caption_ids': ids}} and no targets; "
+                f"got y ({type(y).__name__}). Expected y=None."
+            )
         return super().evaluate(self._checked(x), **kwargs)
 
 

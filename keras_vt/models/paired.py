@@ -62,8 +62,8 @@ class PairedInputs:
         """`keras.Model.fit` on `(images, token_ids)` pairs; `y` must be None (no targets)."""
         if y is not None:
             raise ValueError(
-                "CLIP.fit takes (images, token_ids) pairs as x and no targets; got y. "
-                "Pass model.fit((images, token_ids))."
+                f"Invalid y: CLIP.fit takes (images, token_ids) pairs as x and no targets; got y "
+                f"({type(y).__name__}). Expected y=None: pass model.fit((images, token_ids))."
             )
         if validation_data is not None:
             validation_data = self._pairs(validation_data, "validation_data")
@@ -74,5 +74,8 @@ class PairedInputs:
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate` on `(images, token_ids)` pairs; `y` must be None."""
         if y is not None:
-            raise ValueError("CLIP.evaluate takes (images, token_ids) pairs as x and no targets.")
+            raise ValueError(
+                f"Invalid y: CLIP.evaluate takes (images, token_ids) pairs as x and no targets; "
+                f"got y ({type(y).__name__}). Expected y=None."
+            )
         return super().evaluate(self._pairs(x), **kwargs)

@@ -122,8 +122,12 @@ def create_model(name, weights=None, tiny=False, **overrides):
     >>> model(np.zeros((1, 32, 32, 3))).shape
     (1, 10)
     """
+    from keras_vt.layers import checks
+
     spec = get_spec(name)
     check_overrides(spec, overrides)
+    if weights is not None:
+        checks.check_weights_file(weights)  # before building: no weight created in vain
     config = dict(spec.config)
     if tiny:
         config.update(spec.tiny)
@@ -145,7 +149,9 @@ def load_weights(model, path):
 
     import keras
 
-    path = os.fspath(path)
+    from keras_vt.layers import checks
+
+    path = checks.check_weights_file(path)
     if path.startswith(("hf://", "timm/")) and not os.path.exists(path):
         # Hub checkpoints: downloaded, converted and cached by keras_vt.convert.hub (imported
         # here, at call time, because the converters build on the model families).
@@ -153,18 +159,12 @@ def load_weights(model, path):
 
         transfer_weights(load_pretrained(path), model)
         return model
-    if not os.path.exists(path):
-        raise ValueError(f"Weights file not found: weights={path!r}.")
     if path.endswith(".weights.h5"):
         model.load_weights(path)
-    elif path.endswith(".keras"):
+    else:  # .keras
         source = keras.saving.load_model(path, compile=False)
         with tempfile.TemporaryDirectory() as tmp:
             weights_path = os.path.join(tmp, "source.weights.h5")
             source.save_weights(weights_path)
             model.load_weights(weights_path)
-    else:
-        raise ValueError(
-            f"Unsupported weights file: weights={path!r}. Expected a '.weights.h5' or '.keras' path."
-        )
     return model

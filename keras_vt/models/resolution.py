@@ -6,12 +6,26 @@ import numpy as np
 from keras_vt.layers import PositionEmbedding, resample_positions
 
 
-def _position_layers(model):
-    return {
-        layer.embeddings.path: layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, PositionEmbedding)
-    }
+def _full_paths(model):
+    """{full path: (variable, owning layer)} of every weight of `model`.
+
+    Keras' `variable.path` is `layer/name` without the sub-model it sits in, so the two towers of
+    CLIP share many paths (`block0/attention/query/kernel`, ...); the full path prefixes every
+    enclosing layer's name (`image_encoder/block0/...`), which is unique.
+    """
+    found, seen = {}, set()
+
+    def walk(layer, prefix):
+        own = list(layer._trainable_variables) + list(layer._non_trainable_variables)
+        for variable in own:
+            if id(variable) not in seen:  # a shared weight belongs to its first owner
+                seen.add(id(variable))
+                found[prefix + variable.name] = (variable, layer)
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            walk(child, f"{prefix}{child.name}/")
+
+    walk(model, "")
+    return found
 
 
 def resize(model, image_size, interpolation="bicubic", antialias=None):
@@ -57,18 +71,15 @@ def resize(model, image_size, interpolation="bicubic", antialias=None):
         config["interpolation"] = interpolation
     resized = model.__class__.from_config(config)
 
-    old_tables = _position_layers(model)
-    new_tables = _position_layers(resized)
-    old_weights = {w.path: w for w in model.weights}
-    for weight in resized.weights:
-        source = old_weights.get(weight.path)
-        if source is None:
+    old_weights = _full_paths(model)
+    for path, (weight, new_layer) in _full_paths(resized).items():
+        if path not in old_weights:
             raise ValueError(
                 f"Cannot resize model {model.name!r}: the rebuilt model has a weight "
-                f"{weight.path!r} that the original lacks."
+                f"{path!r} that the original lacks."
             )
-        if weight.path in new_tables:
-            old_layer, new_layer = old_tables[weight.path], new_tables[weight.path]
+        source, old_layer = old_weights[path]
+        if isinstance(new_layer, PositionEmbedding) and weight is new_layer.embeddings:
             value = resample_positions(
                 keras.ops.convert_to_numpy(source),
                 new_layer.grid_size,
@@ -81,7 +92,7 @@ def resize(model, image_size, interpolation="bicubic", antialias=None):
             value = keras.ops.convert_to_numpy(source)
         if tuple(np.shape(value)) != tuple(weight.shape):
             raise ValueError(
-                f"Cannot resize model {model.name!r}: weight {weight.path!r} has shape "
+                f"Cannot resize model {model.name!r}: weight {path!r} has shape "
                 f"{tuple(np.shape(value))} but the model at image_size={image_size!r} expects "
                 f"{tuple(weight.shape)}."
             )

@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from keras_vt import layers
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.common import check_mlp
@@ -46,12 +47,7 @@ def check_token_ids(token_ids, vocabulary_size, context_length, argument="token_
         return
     if not np.issubdtype(values.dtype, np.integer):
         raise ValueError(f"Expected integer {argument}, got dtype {values.dtype}.")
-    if values.size and (values.min() < 0 or values.max() >= vocabulary_size):
-        raise ValueError(
-            f"{argument} holds ids outside the vocabulary: values in [{values.min()}, "
-            f"{values.max()}], expected ids in [0, {vocabulary_size}) "
-            f"(vocabulary_size={vocabulary_size}). Was the tokenizer built for this model?"
-        )
+    checks.check_ids(argument, values, vocabulary_size, "vocabulary_size")
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")

@@ -317,7 +317,10 @@ def train_caption_tokenizer(captions, vocabulary_size=1000, context_length=32, t
     else:
         captions = [str(c) for c in captions]
         if not captions:
-            raise ValueError("Expected at least one caption to learn a vocabulary from, got none.")
+            raise ValueError(
+                "Invalid captions: captions=[]. Expected at least one caption to learn a "
+                "vocabulary from."
+            )
         data = tf.data.Dataset.from_tensor_slices(captions)
     pieces = compute_word_piece_vocabulary(
         data.batch(1024),

@@ -6,7 +6,8 @@ import time
 import keras
 import numpy as np
 
-from keras_vt.models.registry import create_model, get_spec
+from keras_vt.layers import checks
+from keras_vt.models.registry import check_overrides, create_model, get_spec
 from keras_vt.preprocessing import count_params, normalization_constants
 from keras_vt.training.callbacks import remove_backup, training_callbacks
 from keras_vt.training.distribute import data_parallel_scope
@@ -177,26 +178,40 @@ def train_classifier(
     if output is not None and not str(output).endswith(".keras"):
         raise ValueError(f"Expected an output path ending in '.keras', got output={output!r}.")
     if output is not None:
-        folder = os.path.dirname(os.path.abspath(str(output)))
-        if not os.path.isdir(folder):
-            # Found before training, not after it: the run would be lost.
-            raise ValueError(
-                f"Expected output in an existing folder, got output={output!r} (no folder "
-                f"{folder!r})."
-            )
+        checks.check_output_path("output", output)  # before training, not after: no lost run
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not (0 < learning_rate < float("inf"))
+    ):
+        raise checks.invalid("learning_rate", learning_rate, "a positive float (default 2e-3)")
+    checks.check_rate("label_smoothing", label_smoothing)
+    overrides = dict(overrides or {})
+    if "num_classes" in overrides:
+        raise checks.invalid(
+            "overrides",
+            {"num_classes": overrides["num_classes"]},
+            "no num_classes: the class count comes from the data",
+        )
     if backup_dir is None and output is not None:
         backup_dir = f"{output}.backup"
     callbacks = training_callbacks(backup_dir or None, resume=resume, keep_backup=True)
     keras.utils.set_random_seed(seed)  # deterministic initialisation: resumable runs match
     spec = get_spec(model)
-    image_size = image_size or spec.image_size
+    check_overrides(spec, overrides)
+    image_size = spec.image_size if image_size is None else image_size
+    if image_size is not None:
+        checks.check_image_size(image_size, argument="image_size")
+    if weights is not None and not str(weights).startswith(("hf://", "timm/")):
+        if not os.path.exists(weights):
+            raise checks.invalid("weights", weights, "an existing .keras or .weights.h5 file")
     train, val, class_names = _load(data, image_size, num_images, batch_size, seed)
     net = create_model(
         model,
         weights=weights,
         num_classes=len(class_names),
         image_size=image_size,
-        **(overrides or {}),
+        **overrides,
     )
     mean, std = normalization_constants(net)
     if isinstance(train, tuple):

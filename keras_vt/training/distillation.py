@@ -7,6 +7,7 @@ TensorFlow, JAX and PyTorch backends alike.
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.losses import (  # noqa: F401  (re-exported: keras_vt.training.*)
     _mean,
     hard_distillation_loss,
@@ -200,6 +201,14 @@ class Distiller(keras.Model):
                 ops.cast(y, logits.dtype), logits, from_logits=True
             )
         return _mean(per_sample, sample_weight)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, with in-memory labels checked against the student's class count."""
+        checks.check_batch("x", x)
+        num_classes = _num_classes(self.student)
+        if y is not None and num_classes is not None:
+            checks.check_ids("y", y, num_classes, "the student's num_classes")
+        return super().fit(x, y, *args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y is None:
