@@ -77,7 +77,13 @@ def read_image(path, max_side=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS):
 def read_upload_or_sample(upload, sample):
     """RGB uint8 of the uploaded file, else of the built-in sample named `sample` (`read_image`:
     an `ImageError` for the user when neither is there or the file is not an image)."""
-    return read_image(upload if upload else sample_paths().get(sample))
+    path = upload if upload else sample_paths().get(sample)
+    if path is None:
+        raise ImageError(
+            f"No image: upload={upload!r} and sample={sample!r}. Expected an uploaded image or "
+            "a sample name."
+        )
+    return read_image(path)
 
 
 def center_square(image):
