@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_vt.models.registry import create_model, get_spec
 from keras_vt.preprocessing import count_params, normalization_constants
+from keras_vt.training.schedules import NO_WEIGHT_DECAY
 
 
 def _normalize(images, mean, std):
@@ -187,8 +188,11 @@ def train_classifier(
         warmup_target=learning_rate if warmup else None,
         warmup_steps=warmup,
     )
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    # As DeiT (timm): no weight decay on biases, norms, tokens and position tables.
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     net.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+        optimizer=optimizer,
         loss=classification_loss(len(class_names), label_smoothing),
         metrics=["accuracy"],
     )
