@@ -22,8 +22,8 @@ from keras_vt.apps.explorer import (  # noqa: E402
     serve,
 )
 
-DEFAULT = "vit_mini (shapes)"
-DEPTH, HEADS = 4, 3  # the embedded model: vit_mini_patch4_32 with 4 blocks
+DEFAULT = "cpvt_mini (shapes)"
+DEPTH, HEADS = 4, 4  # the embedded model: cpvt_mini_convstem_32_gap
 
 
 def free_port():
@@ -122,6 +122,15 @@ def test_model_bank_arguments(tmp_path):
     assert len(top) == 4, status
 
 
+def test_similarity_of_a_learned_position_table():
+    from keras_vt.apps import positions
+
+    bank = common.ModelBank(model="vit_mini_patch4_32", include_embedded=False)
+    original, resampled, status = positions.similarity(bank, bank.names()[0], 48)
+    assert original is not None and resampled is not None, status
+    assert "8x8 patches" in status and "12x12 patches" in status
+
+
 def test_explain_methods_directly(bank, monkeypatch):
     for method in attention.METHODS:
         picture, top5, distance, status = attention.explain(
@@ -164,7 +173,7 @@ def check_attention_endpoints(client, image_files):
     handle = gradio_client.handle_file
     sample = common.sample_paths()["star"]
     layers, heads = call(client, "/model_info", DEFAULT)
-    assert layers["maximum"] == DEPTH and [c[0] for c in heads["choices"]][3:] == ["0", "1", "2"]
+    assert layers["maximum"] == DEPTH and [c[0] for c in heads["choices"]][3:] == ["0", "1", "2", "3"]
     for upload, method in ((None, "rollout"), (handle(sample), "raw"), (None, "flow")):
         picture, top5, distance, status = call(
             client, "/explain", DEFAULT, upload, "circle", DEPTH, "1", method, 0.7
@@ -188,8 +197,8 @@ def check_positions_endpoints(client):
     size = call(client, "/position_model", DEFAULT)
     assert (size["minimum"], size["maximum"], size["step"]) == (8, 128, 4)
     original, resampled, status = call(client, "/similarity", DEFAULT, 48)
-    assert os.path.exists(original) and os.path.exists(resampled)
-    assert "12x12 patches" in status
+    # The embedded CPVT has no position table: its PEG derives positions from the content.
+    assert original is None and resampled is None and "Cannot show positions" in status
     curve, status = call(client, "/translation", [DEFAULT], "circle", "diagonal", "pad")
     shifts = [row[0] for row in curve["data"]]
     assert shifts == [0, 1, 2, 4, 8, 16] and curve["data"][0][1] == 0.0
