@@ -133,8 +133,11 @@ def test_similarity_of_a_learned_position_table():
 
 def test_explain_methods_directly(bank, monkeypatch):
     for method in attention.METHODS:
+        # The embedded model has no class token: flow runs from all 64 tokens, within the work
+        # budget once most weak edges are discarded.
+        ratio = 0.9 if method == "flow" else 0.5
         picture, top5, distance, status = attention.explain(
-            bank, DEFAULT, None, "circle", 3, "mean", method, 0.5
+            bank, DEFAULT, None, "circle", 3, "mean", method, ratio
         )
         assert picture.shape == (attention.DISPLAY_SIDE, attention.DISPLAY_SIDE, 3), status
         assert len(top5) == 5 and abs(sum(top5.values())) <= 1.0 + 1e-6
@@ -176,7 +179,7 @@ def check_attention_endpoints(client, image_files):
     assert layers["maximum"] == DEPTH and [c[0] for c in heads["choices"]][3:] == ["0", "1", "2", "3"]
     for upload, method in ((None, "rollout"), (handle(sample), "raw"), (None, "flow")):
         picture, top5, distance, status = call(
-            client, "/explain", DEFAULT, upload, "circle", DEPTH, "1", method, 0.7
+            client, "/explain", DEFAULT, upload, "circle", DEPTH, "1", method, 0.9
         )
         assert picture and os.path.exists(picture), status
         assert len(top5["confidences"]) == 5
@@ -194,11 +197,11 @@ def check_attention_endpoints(client, image_files):
 
 
 def check_positions_endpoints(client):
-    size = call(client, "/position_model", DEFAULT)
-    assert (size["minimum"], size["maximum"], size["step"]) == (8, 128, 4)
-    original, resampled, status = call(client, "/similarity", DEFAULT, 48)
-    # The embedded CPVT has no position table: its PEG derives positions from the content.
-    assert original is None and resampled is None and "Cannot show positions" in status
+    # The embedded CPVT has no position table (its PEG derives positions from the content), so
+    # the learned-table section offers no model here; test_similarity_of_a_learned_position_table
+    # covers that path with a ViT.
+    with pytest.raises(gradio_client.exceptions.AppError, match="not in the list of choices"):
+        call(client, "/similarity", DEFAULT, 48)
     curve, status = call(client, "/translation", [DEFAULT], "circle", "diagonal", "pad")
     shifts = [row[0] for row in curve["data"]]
     assert shifts == [0, 1, 2, 4, 8, 16] and curve["data"][0][1] == 0.0
