@@ -24,7 +24,9 @@ def images(size, batch=2, seed=0):
 # --- one set of weights, any resolution ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["cpvt_tiny", "cpvt_tiny_gap", "cvt_13", "cpvt_mini_convstem_32_gap"])
+@pytest.mark.parametrize(
+    "name", ["cpvt_tiny", "cpvt_tiny_gap", "cvt_13", "cpvt_mini_convstem_32_gap"]
+)
 def test_same_weights_at_three_resolutions(name):
     model = keras_vt.create_model(name, tiny=True, num_classes=5)
     weights = [to_numpy(w) for w in model.weights]
