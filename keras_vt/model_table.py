@@ -39,6 +39,7 @@ MODELS = {
     "clip_vit_tiny_patch8_64": (1786881, 64, "clip"),
     "cpvt_base": (86424040, 224, "cpvt"),
     "cpvt_base_gap": (86423272, 224, "cpvt"),
+    "cpvt_mini_convstem_32_gap": (260296, 32, "cpvt"),
     "cpvt_mini_patch4_32_gap": (202792, 32, "cpvt"),
     "cpvt_small": (21978856, 224, "cpvt"),
     "cpvt_small_gap": (21978472, 224, "cpvt"),

@@ -1,6 +1,7 @@
 """The `keras-vt` command as a user runs it (in-process through `keras_vt.cli.main`)."""
 
 import keras
+import numpy as np
 import pytest
 
 import keras_vt
@@ -43,6 +44,20 @@ def test_train_on_shapes_saves_a_loadable_model(tmp_path, capsys):
     assert "final validation accuracy" in out and "10 classes" in out
     model = keras.saving.load_model(path)
     assert model.depth == 1 and model.num_classes == 10
+
+
+def test_quick_start_default_trains_the_conv_stem_cpvt(tmp_path, capsys):
+    """`keras-vt train` with its defaults trains the convolutional-stem CPVT (here cut to one
+    block on 64 images); its BatchNorm statistics are saved and loaded with it."""
+    assert cli.build_parser().parse_args(["train"]).model == "cpvt_mini_convstem_32_gap"
+    path = tmp_path / "quick.keras"
+    argv = ["train", "--epochs", "1", "--num-images", "64", "--output", str(path)]
+    assert cli.main(argv + ["--set", "depth=1"]) == 0
+    assert "cpvt_mini_convstem_32_gap" in capsys.readouterr().out
+    model = keras.saving.load_model(path)
+    assert model.stem == (32, 64, 64) and model.depth == 1
+    moving = [w for w in model.non_trainable_weights if "moving_variance" in w.path]
+    assert moving and not all(np.allclose(keras.ops.convert_to_numpy(w), 1.0) for w in moving)
 
 
 def test_train_on_an_image_folder(tmp_path, capsys):

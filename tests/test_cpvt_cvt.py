@@ -24,7 +24,9 @@ def images(size, batch=2, seed=0):
 # --- one set of weights, any resolution ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["cpvt_tiny", "cpvt_tiny_gap", "cvt_13"])
+@pytest.mark.parametrize(
+    "name", ["cpvt_tiny", "cpvt_tiny_gap", "cvt_13", "cpvt_mini_convstem_32_gap"]
+)
 def test_same_weights_at_three_resolutions(name):
     model = keras_vt.create_model(name, tiny=True, num_classes=5)
     weights = [to_numpy(w) for w in model.weights]
@@ -36,13 +38,39 @@ def test_same_weights_at_three_resolutions(name):
     assert model.input.shape[1:] == (None, None, 3)
 
 
-def test_resolution_free_models_save_and_load_at_another_size(tmp_path):
-    model = keras_vt.create_model("cvt_13", tiny=True, num_classes=3)
-    path = str(tmp_path / "cvt.keras")
+@pytest.mark.parametrize("name", ["cvt_13", "cpvt_mini_convstem_32_gap"])
+def test_resolution_free_models_save_and_load_at_another_size(tmp_path, name):
+    model = keras_vt.create_model(name, tiny=True, num_classes=3)
+    path = str(tmp_path / "model.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
     x = images(48)
     np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(model(x)), atol=1e-5)
+
+
+# --- convolutional stem -------------------------------------------------------------------------
+
+
+def test_conv_stem_replaces_the_patchify_convolution():
+    """Stride-2 3x3 convolutions (BatchNorm, ReLU) down to the patch grid, then a 1x1 projection:
+    the same tokens per image as 4x4 patches, and the parameters of the stem in place of the
+    patchify convolution's."""
+    config = dict(tiny=True, num_classes=5, patch_size=4)
+    plain = keras_vt.create_model("cpvt_tiny_gap", **config)
+    stem = keras_vt.create_model("cpvt_tiny_gap", stem=(8, 16, 16), **config)
+    dim = 32
+    patchify = 4 * 4 * 3 * dim + dim
+    convolutions = 9 * 3 * 8 + 9 * 8 * 16 + 9 * 16 * 16 + 2 * (8 + 16 + 16) + 16 * dim + dim
+    assert n_params(stem) == n_params(plain) - patchify + convolutions
+    maps = keras_vt.viz.attention_maps(stem, images(32))
+    assert [m.shape for m in maps] == [(2, 2, 64, 64)] * 2
+    assert stem.get_config()["stem"] == (8, 16, 16)
+
+
+@pytest.mark.parametrize("stem, patch_size", [((8,), 4), ((8, 8), 3), ((8, 0), 4)])
+def test_conv_stem_rejects_widths_that_cannot_make_the_patches(stem, patch_size):
+    with pytest.raises(ValueError, match=r"Invalid stem: stem=\(8"):
+        keras_vt.create_model("cpvt_tiny_gap", tiny=True, stem=stem, patch_size=patch_size)
 
 
 # --- PEG ----------------------------------------------------------------------------------------

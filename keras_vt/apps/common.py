@@ -146,7 +146,7 @@ class ModelBank:
 
     >>> bank = ModelBank()
     >>> bank.names()
-    ['vit_mini (shapes)']
+    ['cpvt_mini (shapes)']
     """
 
     def __init__(self, model=None, weights=None, include_embedded=True):

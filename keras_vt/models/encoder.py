@@ -30,14 +30,64 @@ from keras_vt.layers.transformer import get_activation
 from keras_vt.models import common
 from keras_vt.models.base import FunctionalModel
 
-PATCH_EMBEDDINGS = ("linear", "conv", "convolutional")
+PATCH_EMBEDDINGS = ("linear", "conv", "convolutional", "stem")
 POSITIONS = ("learned", "sincos", "peg", None)
 POOLINGS = ("token", "gap", None)
 VIT_POOLINGS = ("token", "gap")
 
 
-def _patch_embedding(images, kind, patch_size, hidden_dim, use_bias, stride, padding, eps, dtype):
+def check_stem(stem, patch_size):
+    """The widths of a convolutional stem whose stride-2 convolutions make `patch_size`.
+
+    Example:
+
+    >>> keras_vt.models.encoder.check_stem([32, 64, 64], patch_size=4)
+    (32, 64, 64)
+    """
+    widths = tuple(int(w) for w in stem)
+    halvings = max(int(patch_size).bit_length() - 1, 0)
+    if 2**halvings != patch_size or not halvings <= len(widths) or min(widths, default=0) < 1:
+        raise checks.invalid(
+            "stem",
+            tuple(stem),
+            f"at least log2(patch_size) positive widths and a power-of-2 patch_size (the first "
+            f"log2(patch_size) convolutions have stride 2); got patch_size={patch_size}",
+        )
+    return widths
+
+
+def conv_stem(images, stem, patch_size, hidden_dim, dtype):
+    """The token map (batch, h / patch_size, w / patch_size, hidden_dim) of a convolutional stem.
+
+    Xiao et al. 2021 ("Early convolutions help transformers see better"): 3x3 convolutions, each
+    with BatchNorm and ReLU, of widths `stem` (the first log2(patch_size) with stride 2, the
+    rest stride 1), then a 1x1 convolution to `hidden_dim` ("patch_embed"), in place of the
+    patchify convolution. Standard Keras layers: saved, loaded and run on every backend as they are.
+    """
+    halvings = int(patch_size).bit_length() - 1
+    x = images
+    for i, width in enumerate(check_stem(stem, patch_size)):
+        x = keras.layers.Conv2D(
+            width,
+            3,
+            strides=2 if i < halvings else 1,
+            padding="same",
+            use_bias=False,
+            dtype=dtype,
+            name=f"stem_conv{i}",
+        )(x)
+        x = keras.layers.BatchNormalization(dtype=dtype, name=f"stem_bn{i}")(x)
+        x = keras.layers.ReLU(dtype=dtype, name=f"stem_relu{i}")(x)
+    return keras.layers.Conv2D(hidden_dim, 1, dtype=dtype, name="patch_embed")(x)
+
+
+def _patch_embedding(
+    images, kind, patch_size, hidden_dim, use_bias, stride, padding, eps, dtype, stem=None
+):
     """Tokens (batch, tokens, hidden_dim) and the token map (or None) of `images`."""
+    if kind == "stem":
+        grid = conv_stem(images, stem, patch_size, hidden_dim, dtype)
+        return keras.layers.Reshape((-1, hidden_dim), dtype=dtype, name="flatten")(grid), grid
     if kind == "linear":
         x = layers.PatchEmbedding(
             patch_size, hidden_dim, use_bias=use_bias, dtype=dtype, name="patch_embed"
@@ -82,6 +132,7 @@ def vit_encoder(
     patch_bias=True,
     patch_stride=None,
     patch_padding=0,
+    stem=None,
     num_prefix_tokens=1,
     prefix_name="cls_token",
     token_initializer=None,
@@ -107,7 +158,8 @@ def vit_encoder(
         patch_embedding: "linear" (ViT's patchify convolution, `PatchEmbedding`), "conv" (the
             same as a `ConvTokenEmbedding`: the graph then takes any image size, CPVT) or
             "convolutional" (CvT's overlapping `ConvTokenEmbedding` with LayerNorm, stride
-            `patch_stride` and zero padding `patch_padding`).
+            `patch_stride` and zero padding `patch_padding`) or "stem" (`conv_stem` of widths
+            `stem`: 3x3 convolutions with BatchNorm and ReLU, then a 1x1 projection; any size).
         patch_bias: bias of the patch projection (CLIP's has none).
         num_prefix_tokens: 0, 1 (class token) or 2 (DeiT's class and distillation tokens), in one
             `ClassToken` layer named `prefix_name` initialised with `token_initializer` (default
@@ -157,6 +209,7 @@ def vit_encoder(
         patch_padding,
         layer_norm_epsilon,
         dtype,
+        stem,
     )
     if num_prefix_tokens:
         x = layers.ClassToken(
@@ -351,6 +404,7 @@ class VisionTransformer(FunctionalModel):
             num_heads,
             mlp_dim,
             patch_embedding=self.patch_embedding,
+            stem=getattr(self, "stem", None),
             peg_positions=getattr(self, "peg_positions", (0,)),
             peg_kernel_size=getattr(self, "peg_kernel_size", 3),
             num_prefix_tokens=num_prefix,

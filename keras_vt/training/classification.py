@@ -11,6 +11,7 @@ from keras_vt.models.registry import check_overrides, create_model, get_spec
 from keras_vt.preprocessing import count_params, normalization_constants
 from keras_vt.training.callbacks import remove_backup, training_callbacks
 from keras_vt.training.distribute import data_parallel_scope
+from keras_vt.training.schedules import NO_WEIGHT_DECAY
 
 
 def _normalize(images, mean, std):
@@ -240,8 +241,11 @@ def train_classifier(
         warmup_target=learning_rate if warmup else None,
         warmup_steps=warmup,
     )
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    # As DeiT (timm): no weight decay on biases, norms, tokens and position tables.
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     net.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+        optimizer=optimizer,
         loss=classification_loss(len(class_names), label_smoothing),
         metrics=["accuracy"],
     )
