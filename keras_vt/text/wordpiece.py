@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from keras_vt.text.tokenizers import PAD_ID, _keep, _PackedTokenizer
+from keras_vt.text.tokenizers import PAD_ID, _PackedTokenizer
 
 BERT_SPECIAL = {"pad": "[PAD]", "unknown": "[UNK]", "start": "[CLS]", "end": "[SEP]"}
 
@@ -144,10 +144,7 @@ class BertTokenizer(_PackedTokenizer):
 
     def detokenize(self, ids):
         """Strings of token ids ([CLS], [SEP] and padding dropped), "##" pieces re-joined."""
-        ids = tf.ragged.boolean_mask(
-            tf.convert_to_tensor(ids),
-            _keep(ids, (self.pad_token_id, self.start_token_id, self.end_token_id)),
-        )
+        ids = self._content_ids(ids)
         return tf.convert_to_tensor(self.tokenizer.detokenize(ids))
 
     def get_config(self):
@@ -158,10 +155,6 @@ class BertTokenizer(_PackedTokenizer):
             "strip_accents": self.strip_accents,
             "truncate": self.truncate,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _check_vocabulary(tokens):
