@@ -37,6 +37,7 @@ from keras_vt.losses import (
     masked_sparse_categorical_crossentropy,
 )
 from keras_vt.models.base import FunctionalModel
+from keras_vt.models.common import array_shape
 from keras_vt.models.registry import register
 
 HEADS = ("ctc", "frame")
@@ -210,10 +211,6 @@ def encoder_stack(x, mask, depth, name, dtype=None, **block_kwargs):
     )(x)
 
 
-def _shape(x):
-    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-
-
 def greedy_decode(logits, lengths=None, blank=0):
     """Greedy CTC decoding (best path, repeats merged, blanks dropped) of (batch, time, classes)
     logits; `lengths` (batch,) valid frames (all by default). Returns a list of int lists.
@@ -224,7 +221,7 @@ def greedy_decode(logits, lengths=None, blank=0):
     >>> keras_vt.models.av_align.greedy_decode(logits)
     [[1, 2, 2, 3]]
     """
-    shape = _shape(logits)
+    shape = array_shape(logits)
     if len(shape) != 3:
         raise ValueError(
             f"Expected logits of shape (batch, time, classes), got logits with shape {shape}."
@@ -442,7 +439,7 @@ class AVAlign(FunctionalModel):
                 f"Expected {argument} as a dict with keys {list(INPUT_KEYS)} (see "
                 f"keras_vt.data.make_audio_visual), got {got}."
             )
-        shapes = {k: _shape(inputs[k]) for k in INPUT_KEYS}
+        shapes = {k: array_shape(inputs[k]) for k in INPUT_KEYS}
         expected_ranks = {"audio": 3, "audio_mask": 2, "video": 5, "video_mask": 2}
         for key, rank in expected_ranks.items():
             if len(shapes[key]) != rank:
@@ -492,22 +489,22 @@ class AVAlign(FunctionalModel):
                 f"Expected {argument} with keys {needed} for head={self.head!r}"
                 f"{' and au_loss=True' if self.au_loss else ''}, got keys {sorted(labels)}."
             )
-        audio_shape = _shape(inputs["audio"])
-        if self.head == "frame" and _shape(labels["frames"])[:2] != audio_shape[:2]:
+        audio_shape = array_shape(inputs["audio"])
+        if self.head == "frame" and array_shape(labels["frames"])[:2] != audio_shape[:2]:
             raise ValueError(
                 f"Expected {argument}['frames'] of shape {audio_shape[:2]} (one label per audio "
-                f"frame), got shape {_shape(labels['frames'])}."
+                f"frame), got shape {array_shape(labels['frames'])}."
             )
         if self.head == "frame":
             checks.check_ids(
                 f"{argument}['frames']", labels["frames"], self.num_classes, "num_classes"
             )
         if self.au_loss:
-            want = tuple(_shape(inputs["video"])[:2]) + (2,)
-            if tuple(_shape(labels["au"])) != want:
+            want = tuple(array_shape(inputs["video"])[:2]) + (2,)
+            if tuple(array_shape(labels["au"])) != want:
                 raise ValueError(
                     f"Expected {argument}['au'] of shape {want} (lips part, jaw drop per video "
-                    f"frame), got shape {_shape(labels['au'])}."
+                    f"frame), got shape {array_shape(labels['au'])}."
                 )
         if self.head == "ctc":
             tokens = np.asarray(labels["tokens"])
