@@ -37,7 +37,7 @@ from keras_vt.losses import (
     masked_sparse_categorical_crossentropy,
 )
 from keras_vt.models.base import FunctionalModel
-from keras_vt.models.common import array_shape
+from keras_vt.models.common import array_shape, output_dtype
 from keras_vt.models.registry import register
 
 HEADS = ("ctc", "frame")
@@ -413,12 +413,14 @@ class AVAlign(FunctionalModel):
             a = VideoGate(dtype=dtype, name="video_gate")([fused, a, video_mask])
             if au_loss:
                 outputs["au"] = keras.layers.Dense(
-                    2, activation="sigmoid", dtype=_float32(dtype), name="au_head"
+                    2, activation="sigmoid", dtype=output_dtype(dtype), name="au_head"
                 )(v)
         a = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="head_norm"
         )(a)
-        outputs["logits"] = keras.layers.Dense(num_classes, dtype=_float32(dtype), name="head")(a)
+        outputs["logits"] = keras.layers.Dense(num_classes, dtype=output_dtype(dtype), name="head")(
+            a
+        )
         inputs = {
             "audio": audio,
             "audio_mask": audio_mask,
@@ -588,11 +590,6 @@ class AVAlign(FunctionalModel):
         logits = self.predict(inputs, batch_size=batch_size, verbose=0)["logits"]
         lengths = np.asarray(inputs["audio_mask"]).sum(axis=1)
         return greedy_decode(logits, lengths)
-
-
-def _float32(dtype):
-    """Heads compute in the policy's variable dtype (float32 outputs under mixed policies)."""
-    return keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
 
 
 AV_ALIGN_CONFIG = dict(
