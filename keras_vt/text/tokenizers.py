@@ -220,7 +220,28 @@ SPECIAL = ("[PAD]", "[UNK]")
 START, END = "[START]", "[END]"
 
 
-class CaptionTokenizer(_PackedTokenizer):
+class _WordPieceTokenizer(_PackedTokenizer):
+    """A `_PackedTokenizer` over a keras-hub `WordPieceTokenizer` (`self.tokenizer`) of the
+    token list `self.vocabulary`: the caption and BERT tokenizers."""
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def get_vocabulary(self):
+        """The tokens in id order."""
+        return list(self.vocabulary)
+
+    def _tokenize(self, texts):
+        return self.tokenizer(texts)
+
+    def detokenize(self, ids):
+        """Strings of token ids (start, end and padding dropped), word pieces re-joined."""
+        ids = self._content_ids(ids)
+        return tf.convert_to_tensor(self.tokenizer.detokenize(ids))
+
+
+class CaptionTokenizer(_WordPieceTokenizer):
     """WordPiece tokenizer over a vocabulary learned from your captions (training from scratch).
 
     TensorFlow-only (keras-hub's `WordPieceTokenizer` over tensorflow-text, TensorFlow path).
@@ -263,21 +284,6 @@ class CaptionTokenizer(_PackedTokenizer):
         )
         self.start_token_id = len(vocabulary) - 2
         self.end_token_id = len(vocabulary) - 1
-
-    @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    def get_vocabulary(self):
-        return list(self.vocabulary)
-
-    def _tokenize(self, texts):
-        return self.tokenizer(texts)
-
-    def detokenize(self, ids):
-        """Strings of token ids (start, end and padding dropped), word pieces re-joined."""
-        ids = self._content_ids(ids)
-        return tf.convert_to_tensor(self.tokenizer.detokenize(ids))
 
     def get_config(self):
         return {
