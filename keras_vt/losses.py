@@ -59,6 +59,16 @@ def gather_replicas(tensor):
     return tensor
 
 
+def _check_square(argument, similarity, matching):
+    """Refuses a similarity matrix that is not (batch, batch) (unknown sizes pass)."""
+    shape = tuple(similarity.shape)
+    if len(shape) != 2 or (None not in shape and shape[0] != shape[1]):
+        raise ValueError(
+            f"Expected a square (batch, batch) similarity matrix of matching {matching}, "
+            f"got {argument} with shape {shape}."
+        )
+
+
 def clip_loss(logits_per_image):
     """Symmetric contrastive loss of CLIP for a (batch, batch) matrix of scaled similarities.
 
@@ -71,12 +81,7 @@ def clip_loss(logits_per_image):
     >>> round(float(keras_vt.losses.clip_loss(np.eye(3) * 10.0)), 6)  # log(1 + 2 e^-10)
     9.1e-05
     """
-    shape = tuple(logits_per_image.shape)
-    if len(shape) != 2 or (None not in shape and shape[0] != shape[1]):
-        raise ValueError(
-            "Expected a square (batch, batch) similarity matrix of matching image and text "
-            f"batches, got logits_per_image with shape {shape}."
-        )
+    _check_square("logits_per_image", logits_per_image, "image and text batches")
     logits = ops.cast(logits_per_image, "float32")
     labels = ops.arange(ops.shape(logits)[0])
     image_loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
@@ -137,12 +142,7 @@ def max_margin_ranking_loss(similarity, margin=0.05):
     >>> float(keras_vt.losses.max_margin_ranking_loss(np.eye(4)))
     0.0
     """
-    shape = tuple(similarity.shape)
-    if len(shape) != 2 or (None not in shape and shape[0] != shape[1]):
-        raise ValueError(
-            "Expected a square (batch, batch) similarity matrix of matching captions and videos, "
-            f"got similarity with shape {shape}."
-        )
+    _check_square("similarity", similarity, "captions and videos")
     similarity = ops.cast(similarity, "float32")
     batch = ops.shape(similarity)[0]
     diagonal = ops.diagonal(similarity)

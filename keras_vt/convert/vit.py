@@ -273,6 +273,18 @@ def _drop(state, prefixes, why):
     return {k: v for k, v in state.items() if k not in dropped}
 
 
+def _resolve_include_top(include_top, has_head, expected, backbone=None):
+    """`include_top` (None: whether the checkpoint has a classifier), refused without one."""
+    include_top = has_head if include_top is None else include_top
+    if include_top and not has_head:
+        what = f" ({backbone})" if backbone else ""
+        raise ValueError(
+            f"include_top=True but the checkpoint has no classifier{what}: expected {expected}; "
+            "pass include_top=False."
+        )
+    return include_top
+
+
 def _new_head(state, heads, kwargs, num_classes):
     """With `num_classes` other than the checkpoint's, its heads are dropped for fresh ones."""
     if num_classes is None or num_classes == kwargs.get("num_classes"):
@@ -335,13 +347,12 @@ def convert_hf_vit(
     model_class = _vit_class(hf_normalization(source, "inception"))
     prefix = "vit." if any(k.startswith("vit.") for k in state) else ""
     state = zero_qkv_biases(state, config, prefix)
-    has_head = "classifier.weight" in state
-    include_top = has_head if include_top is None else include_top
-    if include_top and not has_head:
-        raise ValueError(
-            "include_top=True but the checkpoint has no classifier (a ViTModel backbone): "
-            "expected classifier.weight; pass include_top=False."
-        )
+    include_top = _resolve_include_top(
+        include_top,
+        "classifier.weight" in state,
+        "classifier.weight",
+        backbone="a ViTModel backbone",
+    )
     if not include_top:
         state = _drop(state, ("classifier.",), "include_top=False")
     state = _drop(
@@ -353,15 +364,14 @@ def convert_hf_vit(
     if image_size is not None:
         kwargs["image_size"] = image_size
     model = model_class(**kwargs, include_top=include_top, dtype=dtype)
-    plan = plan_vit(
+    plan_vit(
         model,
         HF_VIT_LAYOUT,
         prefix=prefix,
         checkpoint_grid=checkpoint_grid,
         head=heads,
         description=f"a Hugging Face ViT of config {kwargs}",
-    )
-    plan.load(state, progress=progress)
+    ).load(state, progress=progress)
     return model
 
 
@@ -460,12 +470,12 @@ def convert_hf_deit(
         kwargs["distillation_head"] = False
     else:
         heads = []
-    include_top = bool(heads) if include_top is None else include_top
-    if include_top and not heads:
-        raise ValueError(
-            "include_top=True but the checkpoint has no classifier (a DeiTModel backbone): "
-            "expected cls_classifier.weight or classifier.weight; pass include_top=False."
-        )
+    include_top = _resolve_include_top(
+        include_top,
+        bool(heads),
+        "cls_classifier.weight or classifier.weight",
+        backbone="a DeiTModel backbone",
+    )
     if not include_top:
         state = _drop(state, tuple(f"{key}." for _, key in heads), "include_top=False")
         heads = []
@@ -478,15 +488,14 @@ def convert_hf_deit(
     if image_size is not None:
         kwargs["image_size"] = image_size
     model = DistilledDeiT(**kwargs, include_top=include_top, head_fusion=head_fusion, dtype=dtype)
-    plan = plan_vit(
+    plan_vit(
         model,
         HF_VIT_LAYOUT,
         prefix=prefix,
         checkpoint_grid=checkpoint_grid,
         head=heads,
         description=f"a Hugging Face DeiT of config {kwargs}",
-    )
-    plan.load(state, progress=progress)
+    ).load(state, progress=progress)
     return model
 
 
@@ -589,13 +598,9 @@ def convert_timm_vit(
     inferred = timm_vit_config(state, num_heads=config.pop("num_heads", None))
     checkpoint_grid = image_grid_of(inferred["image_size"], inferred["patch_size"])
     inferred.update(config)
-    has_head = "num_classes" in inferred and "head.weight" in state
-    include_top = has_head if include_top is None else include_top
-    if include_top and not has_head:
-        raise ValueError(
-            "include_top=True but the checkpoint has no classifier: expected head.weight; "
-            "pass include_top=False."
-        )
+    include_top = _resolve_include_top(
+        include_top, "num_classes" in inferred and "head.weight" in state, "head.weight"
+    )
     heads = [("head", "head")] + ([("head_dist", "head_dist")] if distilled else [])
     if not include_top:
         state = _drop(state, ("head.", "head_dist."), "include_top=False")
@@ -612,14 +617,13 @@ def convert_timm_vit(
     else:
         model_class = _vit_class("imagenet" if family == "deit" else "inception")
         model = model_class(**inferred, include_top=include_top, dtype=dtype)
-    plan = plan_vit(
+    plan_vit(
         model,
         TIMM_VIT_LAYOUT,
         checkpoint_grid=checkpoint_grid,
         head=heads,
         description=f"a timm {'distilled DeiT' if distilled else family} of config {inferred}",
-    )
-    plan.load(state, progress=progress)
+    ).load(state, progress=progress)
     return model
 
 

@@ -73,6 +73,17 @@ def causal_mask(length):
     return ops.expand_dims(ops.tril(ops.ones((length, length), dtype="bool")), (0, 1))
 
 
+def _set_head_options(layer, num_heads, key_dim, use_bias, dropout, scale, fused):
+    """The options and the probability dropout that both multi-head layers below take."""
+    layer.num_heads = checks.check_int("num_heads", num_heads)
+    layer.key_dim = None if key_dim is None else checks.check_int("key_dim", key_dim)
+    layer.use_bias = use_bias
+    layer.dropout = checks.check_rate("dropout", dropout)
+    layer.scale = None if scale is None else checks.check_positive("scale", scale)
+    layer.fused = bool(fused)
+    layer.attention_dropout = keras.layers.Dropout(layer.dropout, dtype=layer.dtype_policy)
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
 class MultiHeadSelfAttention(AttentionLayer):
     """Multi-head self-attention over a token sequence, one fused q/k/v projection.
@@ -114,14 +125,8 @@ class MultiHeadSelfAttention(AttentionLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = checks.check_int("num_heads", num_heads)
-        self.key_dim = None if key_dim is None else checks.check_int("key_dim", key_dim)
-        self.use_bias = use_bias
-        self.dropout = checks.check_rate("dropout", dropout)
-        self.scale = None if scale is None else checks.check_positive("scale", scale)
+        _set_head_options(self, num_heads, key_dim, use_bias, dropout, scale, fused)
         self.causal = bool(causal)
-        self.fused = bool(fused)
-        self.attention_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         dim = input_shape[-1]
@@ -203,13 +208,7 @@ class MultiHeadCrossAttention(AttentionLayer):
         self, num_heads, key_dim=None, use_bias=True, dropout=0.0, scale=None, fused=True, **kwargs
     ):
         super().__init__(**kwargs)
-        self.num_heads = checks.check_int("num_heads", num_heads)
-        self.key_dim = None if key_dim is None else checks.check_int("key_dim", key_dim)
-        self.use_bias = use_bias
-        self.dropout = checks.check_rate("dropout", dropout)
-        self.scale = None if scale is None else checks.check_positive("scale", scale)
-        self.fused = bool(fused)
-        self.attention_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        _set_head_options(self, num_heads, key_dim, use_bias, dropout, scale, fused)
 
     def build(self, x_shape, context_shape=None):
         input_shape = x_shape

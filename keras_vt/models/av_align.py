@@ -37,6 +37,7 @@ from keras_vt.losses import (
     masked_sparse_categorical_crossentropy,
 )
 from keras_vt.models.base import FunctionalModel
+from keras_vt.models.common import array_shape, output_dtype
 from keras_vt.models.registry import register
 
 HEADS = ("ctc", "frame")
@@ -210,10 +211,6 @@ def encoder_stack(x, mask, depth, name, dtype=None, **block_kwargs):
     )(x)
 
 
-def _shape(x):
-    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-
-
 def greedy_decode(logits, lengths=None, blank=0):
     """Greedy CTC decoding (best path, repeats merged, blanks dropped) of (batch, time, classes)
     logits; `lengths` (batch,) valid frames (all by default). Returns a list of int lists.
@@ -224,7 +221,7 @@ def greedy_decode(logits, lengths=None, blank=0):
     >>> keras_vt.models.av_align.greedy_decode(logits)
     [[1, 2, 2, 3]]
     """
-    shape = _shape(logits)
+    shape = array_shape(logits)
     if len(shape) != 3:
         raise ValueError(
             f"Expected logits of shape (batch, time, classes), got logits with shape {shape}."
@@ -416,12 +413,14 @@ class AVAlign(FunctionalModel):
             a = VideoGate(dtype=dtype, name="video_gate")([fused, a, video_mask])
             if au_loss:
                 outputs["au"] = keras.layers.Dense(
-                    2, activation="sigmoid", dtype=_float32(dtype), name="au_head"
+                    2, activation="sigmoid", dtype=output_dtype(dtype), name="au_head"
                 )(v)
         a = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="head_norm"
         )(a)
-        outputs["logits"] = keras.layers.Dense(num_classes, dtype=_float32(dtype), name="head")(a)
+        outputs["logits"] = keras.layers.Dense(num_classes, dtype=output_dtype(dtype), name="head")(
+            a
+        )
         inputs = {
             "audio": audio,
             "audio_mask": audio_mask,
@@ -442,7 +441,7 @@ class AVAlign(FunctionalModel):
                 f"Expected {argument} as a dict with keys {list(INPUT_KEYS)} (see "
                 f"keras_vt.data.make_audio_visual), got {got}."
             )
-        shapes = {k: _shape(inputs[k]) for k in INPUT_KEYS}
+        shapes = {k: array_shape(inputs[k]) for k in INPUT_KEYS}
         expected_ranks = {"audio": 3, "audio_mask": 2, "video": 5, "video_mask": 2}
         for key, rank in expected_ranks.items():
             if len(shapes[key]) != rank:
@@ -492,22 +491,22 @@ class AVAlign(FunctionalModel):
                 f"Expected {argument} with keys {needed} for head={self.head!r}"
                 f"{' and au_loss=True' if self.au_loss else ''}, got keys {sorted(labels)}."
             )
-        audio_shape = _shape(inputs["audio"])
-        if self.head == "frame" and _shape(labels["frames"])[:2] != audio_shape[:2]:
+        audio_shape = array_shape(inputs["audio"])
+        if self.head == "frame" and array_shape(labels["frames"])[:2] != audio_shape[:2]:
             raise ValueError(
                 f"Expected {argument}['frames'] of shape {audio_shape[:2]} (one label per audio "
-                f"frame), got shape {_shape(labels['frames'])}."
+                f"frame), got shape {array_shape(labels['frames'])}."
             )
         if self.head == "frame":
             checks.check_ids(
                 f"{argument}['frames']", labels["frames"], self.num_classes, "num_classes"
             )
         if self.au_loss:
-            want = tuple(_shape(inputs["video"])[:2]) + (2,)
-            if tuple(_shape(labels["au"])) != want:
+            want = tuple(array_shape(inputs["video"])[:2]) + (2,)
+            if tuple(array_shape(labels["au"])) != want:
                 raise ValueError(
                     f"Expected {argument}['au'] of shape {want} (lips part, jaw drop per video "
-                    f"frame), got shape {_shape(labels['au'])}."
+                    f"frame), got shape {array_shape(labels['au'])}."
                 )
         if self.head == "ctc":
             tokens = np.asarray(labels["tokens"])
@@ -591,11 +590,6 @@ class AVAlign(FunctionalModel):
         logits = self.predict(inputs, batch_size=batch_size, verbose=0)["logits"]
         lengths = np.asarray(inputs["audio_mask"]).sum(axis=1)
         return greedy_decode(logits, lengths)
-
-
-def _float32(dtype):
-    """Heads compute in the policy's variable dtype (float32 outputs under mixed policies)."""
-    return keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
 
 
 AV_ALIGN_CONFIG = dict(

@@ -530,6 +530,14 @@ for _name, _config in AA_RESNET_SIZES.items():
 #   64/128/256/512, expansion 2, depths (1, 2, 4, 1) and (3, 4, 6, 3); every 3x3 convolution is
 #   position-sensitive axial attention with 8 heads.
 _FIVE_PLACES = ((2, 1), (2, 3), (3, 1), (3, 3), (3, 5))
+_AXIAL_RESNET_S = {
+    "block": "bottleneck",
+    "widths": (64, 128, 256, 512),
+    "stem_width": 32,
+    "expansion": 2,
+    "attention_stages": (1, 2, 3, 4),
+    "attention_layer": "axial",
+}
 ATTENTION_RESNET_SIZES = {
     "nonlocal_resnet50": {
         **RESNET_SIZES["resnet50"],
@@ -551,24 +559,8 @@ ATTENTION_RESNET_SIZES = {
         "attention_stages": (1, 2, 3, 4),
         "attention_layer": "local",
     },
-    "axial_resnet26s": {
-        "depths": (1, 2, 4, 1),
-        "block": "bottleneck",
-        "widths": (64, 128, 256, 512),
-        "stem_width": 32,
-        "expansion": 2,
-        "attention_stages": (1, 2, 3, 4),
-        "attention_layer": "axial",
-    },
-    "axial_resnet50s": {
-        "depths": (3, 4, 6, 3),
-        "block": "bottleneck",
-        "widths": (64, 128, 256, 512),
-        "stem_width": 32,
-        "expansion": 2,
-        "attention_stages": (1, 2, 3, 4),
-        "attention_layer": "axial",
-    },
+    "axial_resnet26s": {"depths": (1, 2, 4, 1), **_AXIAL_RESNET_S},
+    "axial_resnet50s": {"depths": (3, 4, 6, 3), **_AXIAL_RESNET_S},
 }
 _ATTENTION_TINY = {
     "nonlocal_resnet50": {"depths": (1, 2, 2, 1), "inserted_after": ((2, 1), (3, 1))},

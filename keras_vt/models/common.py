@@ -26,6 +26,27 @@ TRAINING_KEYS = ("dropout", "attention_dropout", "drop_path_rate", "layer_norm_e
 INIT_KEYS = ("head_initializer", "interpolation", "token_initializer", "position_initializer")
 
 
+def array_shape(x):
+    """The shape of an array, tensor or nested list, as a tuple (None for unknown dimensions)."""
+    return tuple(x.shape) if hasattr(x, "shape") else tuple(np.shape(x))
+
+
+def concrete_values(x):
+    """`x` as numpy when it holds values (eager), None when it is symbolic or traced.
+
+    Input checks use it to test values where they exist and shapes only inside `fit`,
+    `tf.function` or `jax.jit`.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple)):
+        return np.asarray(x)
+    try:
+        return np.asarray(ops.convert_to_numpy(x))
+    except Exception:
+        return None
+
+
 def output_dtype(dtype):
     """The head computes in the policy's variable dtype, so mixed policies return float32 logits.
 

@@ -54,6 +54,7 @@ from keras_vt.layers.base import Layer
 from keras_vt.losses import gather_replicas, max_margin_ranking_loss, scale_for_replicas
 from keras_vt.metrics import RetrievalRecall
 from keras_vt.models.base import FunctionalModel
+from keras_vt.models.common import array_shape, concrete_values
 from keras_vt.models.registry import register
 from keras_vt.models.text import BertEncoder
 
@@ -364,22 +365,6 @@ class CaptionHead(Layer):
         return (batch, len(self.experts), self.embed_dim), (batch, len(self.experts))
 
 
-def _shape(x):
-    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-
-
-def _values(x):
-    """`x` as numpy when it holds values, None when it is symbolic or traced."""
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, (list, tuple)):
-        return np.asarray(x)
-    try:
-        return np.asarray(ops.convert_to_numpy(x))
-    except Exception:
-        return None
-
-
 def _is_dataset(x):
     return hasattr(x, "element_spec") and hasattr(x, "map")
 
@@ -631,14 +616,14 @@ class MMT(FunctionalModel):
             )
         batch = {}
         for name, width in self.experts.items():
-            shape = _shape(inputs[name])
+            shape = array_shape(inputs[name])
             if len(shape) != 3 or shape[-1] != width:
                 raise ValueError(
                     f"Expected {argument}[{name!r}] of shape (clips, tokens, {width}) (the "
                     f"declared width of expert {name!r}), got shape {shape}."
                 )
             for suffix in ("_mask", "_times"):
-                got = _shape(inputs[name + suffix])
+                got = array_shape(inputs[name + suffix])
                 if tuple(got) != tuple(shape[:2]):
                     raise ValueError(
                         f"Expected {argument}[{name + suffix!r}] of shape {tuple(shape[:2])} "
@@ -649,7 +634,7 @@ class MMT(FunctionalModel):
             raise ValueError(
                 f"Expected the same number of clips for every expert in {argument}, got {batch}."
             )
-        masks = [_values(inputs[f"{name}_mask"]) for name in self.experts]
+        masks = [concrete_values(inputs[f"{name}_mask"]) for name in self.experts]
         if all(m is not None for m in masks):
             present = np.stack([np.asarray(m).astype(bool).any(axis=1) for m in masks], 1)
             empty = np.flatnonzero(~present.any(axis=1))
@@ -662,7 +647,7 @@ class MMT(FunctionalModel):
 
     def check_caption_ids(self, caption_ids, argument="caption_ids"):
         """Checks caption ids: (captions, <= context_length) integers in [0, vocabulary_size)."""
-        shape = _shape(caption_ids)
+        shape = array_shape(caption_ids)
         if len(shape) != 2:
             raise ValueError(
                 f"Expected {argument} of shape (captions, length <= {self.context_length}), got "
@@ -674,7 +659,7 @@ class MMT(FunctionalModel):
                 f"context_length={self.context_length}; nothing is truncated silently: tokenize "
                 f"with context_length={self.context_length} (or truncate explicitly)."
             )
-        values = _values(caption_ids)
+        values = concrete_values(caption_ids)
         if values is None:
             return shape[0]
         if not np.issubdtype(values.dtype, np.integer):

@@ -12,21 +12,9 @@ from keras_vt import layers
 from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 from keras_vt.models.base import FunctionalModel
-from keras_vt.models.common import check_mlp
+from keras_vt.models.common import array_shape, check_mlp, concrete_values
 
 LN_EPS = 1e-5
-
-
-def _concrete(x):
-    """`x` as numpy when it holds values (eager), None when it is symbolic or traced."""
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, (list, tuple)):
-        return np.asarray(x)
-    try:
-        return np.asarray(ops.convert_to_numpy(x))
-    except Exception:
-        return None
 
 
 def check_token_ids(token_ids, vocabulary_size, context_length, argument="token_ids"):
@@ -36,13 +24,13 @@ def check_token_ids(token_ids, vocabulary_size, context_length, argument="token_
     values lie in [0, `vocabulary_size`). Symbolic or traced tensors (inside `fit`, `tf.function`
     or `jax.jit`) get the shape check only.
     """
-    shape = tuple(token_ids.shape) if hasattr(token_ids, "shape") else np.shape(token_ids)
+    shape = array_shape(token_ids)
     if len(shape) != 2 or (shape[1] is not None and shape[1] != context_length):
         raise ValueError(
             f"Expected {argument} of shape (batch, {context_length}) (the context length), got "
             f"{argument} with shape {shape}. Tokenize with the model's context_length."
         )
-    values = _concrete(token_ids)
+    values = concrete_values(token_ids)
     if values is None:
         return
     if not np.issubdtype(values.dtype, np.integer):

@@ -36,6 +36,17 @@ class _PackedTokenizer:
     def _tokenize(self, texts):
         raise NotImplementedError
 
+    def _content_ids(self, ids):
+        """`ids` as a ragged tensor without the start, end and padding tokens."""
+        ids = tf.convert_to_tensor(ids)
+        return tf.ragged.boolean_mask(
+            ids, _keep(ids, (PAD_ID, self.start_token_id, self.end_token_id))
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     @property
     def vocabulary_size(self):
         raise NotImplementedError
@@ -167,10 +178,7 @@ class ClipTokenizer(_PackedTokenizer):
                 ),
                 default_value=b"",
             )
-        ids = tf.ragged.boolean_mask(
-            tf.convert_to_tensor(ids),
-            _keep(ids, (PAD_ID, self.start_token_id, self.end_token_id)),
-        )
+        ids = self._content_ids(ids)
         text = tf.strings.reduce_join(tf.gather(self._id_to_token, ids), axis=-1)
         chars = tf.strings.unicode_split(tf.strings.regex_replace(text, "</w>", " "), "UTF-8")
         raw = tf.ragged.map_flat_values(
@@ -185,10 +193,6 @@ class ClipTokenizer(_PackedTokenizer):
             "context_length": self.context_length,
             "truncate": self.truncate,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _byte_chars():
@@ -216,7 +220,28 @@ SPECIAL = ("[PAD]", "[UNK]")
 START, END = "[START]", "[END]"
 
 
-class CaptionTokenizer(_PackedTokenizer):
+class _WordPieceTokenizer(_PackedTokenizer):
+    """A `_PackedTokenizer` over a keras-hub `WordPieceTokenizer` (`self.tokenizer`) of the
+    token list `self.vocabulary`: the caption and BERT tokenizers."""
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def get_vocabulary(self):
+        """The tokens in id order."""
+        return list(self.vocabulary)
+
+    def _tokenize(self, texts):
+        return self.tokenizer(texts)
+
+    def detokenize(self, ids):
+        """Strings of token ids (start, end and padding dropped), word pieces re-joined."""
+        ids = self._content_ids(ids)
+        return tf.convert_to_tensor(self.tokenizer.detokenize(ids))
+
+
+class CaptionTokenizer(_WordPieceTokenizer):
     """WordPiece tokenizer over a vocabulary learned from your captions (training from scratch).
 
     TensorFlow-only (keras-hub's `WordPieceTokenizer` over tensorflow-text, TensorFlow path).
@@ -260,34 +285,12 @@ class CaptionTokenizer(_PackedTokenizer):
         self.start_token_id = len(vocabulary) - 2
         self.end_token_id = len(vocabulary) - 1
 
-    @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    def get_vocabulary(self):
-        return list(self.vocabulary)
-
-    def _tokenize(self, texts):
-        return self.tokenizer(texts)
-
-    def detokenize(self, ids):
-        """Strings of token ids (start, end and padding dropped), word pieces re-joined."""
-        ids = tf.ragged.boolean_mask(
-            tf.convert_to_tensor(ids),
-            _keep(ids, (PAD_ID, self.start_token_id, self.end_token_id)),
-        )
-        return tf.convert_to_tensor(self.tokenizer.detokenize(ids))
-
     def get_config(self):
         return {
             "vocabulary": self.vocabulary,
             "context_length": self.context_length,
             "truncate": self.truncate,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def train_caption_tokenizer(captions, vocabulary_size=1000, context_length=32, truncate=False):

@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from keras_vt.text.tokenizers import PAD_ID, _keep, _PackedTokenizer
+from keras_vt.text.tokenizers import PAD_ID, _WordPieceTokenizer
 
 BERT_SPECIAL = {"pad": "[PAD]", "unknown": "[UNK]", "start": "[CLS]", "end": "[SEP]"}
 
@@ -56,7 +56,7 @@ def read_vocabulary(source):
     )
 
 
-class BertTokenizer(_PackedTokenizer):
+class BertTokenizer(_WordPieceTokenizer):
     """BERT's WordPiece tokenizer: texts -> int32 (batch, context_length) `[CLS] ... [SEP]` ids.
 
     TensorFlow-only (keras-hub's `WordPieceTokenizer` over tensorflow-text, TensorFlow path): use
@@ -121,17 +121,6 @@ class BertTokenizer(_PackedTokenizer):
         self.unknown_token_id = index[BERT_SPECIAL["unknown"]]
         self.pad_token_id = PAD_ID
 
-    @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    def get_vocabulary(self):
-        """The tokens in id order."""
-        return list(self.vocabulary)
-
-    def _tokenize(self, texts):
-        return self.tokenizer(texts)
-
     def bert_inputs(self, texts):
         """keras-hub / `BertEncoder` inputs of `texts`: `{"token_ids", "segment_ids",
         "padding_mask"}`, int32, int32 (all 0: one segment) and bool, each (batch, context)."""
@@ -142,14 +131,6 @@ class BertTokenizer(_PackedTokenizer):
             "padding_mask": tf.not_equal(ids, self.pad_token_id),
         }
 
-    def detokenize(self, ids):
-        """Strings of token ids ([CLS], [SEP] and padding dropped), "##" pieces re-joined."""
-        ids = tf.ragged.boolean_mask(
-            tf.convert_to_tensor(ids),
-            _keep(ids, (self.pad_token_id, self.start_token_id, self.end_token_id)),
-        )
-        return tf.convert_to_tensor(self.tokenizer.detokenize(ids))
-
     def get_config(self):
         return {
             "vocabulary": self.vocabulary,
@@ -158,10 +139,6 @@ class BertTokenizer(_PackedTokenizer):
             "strip_accents": self.strip_accents,
             "truncate": self.truncate,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _check_vocabulary(tokens):
