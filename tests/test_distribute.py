@@ -34,11 +34,8 @@ def run(tmp_path, backend, mode, task):
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_two_replicas_match_one_device(tmp_path, backend, task):
     pytest.importorskip(backend)
-    if task == "mmt" and backend == "tensorflow":
-        # Keras' TF trainer reduces the first batch across replicas to build the model
-        # (`_maybe_symbolic_build`: strategy.reduce), which fails on MMT's boolean input mask
-        # ("AddN of bool"): MMT under MirroredStrategy needs that mask as a number first.
-        pytest.skip("MMT under tf.distribute: Keras reduces its boolean input mask")
+    # MMT on TensorFlow: Keras averages the first batch across replicas to build the model, which
+    # fails on boolean masks; FunctionalModel.fit passes them as uint8 under a strategy.
     single = run(tmp_path, backend, "single", task)
     parallel = run(tmp_path, backend, "parallel", task)
     np.testing.assert_allclose(parallel["loss"], single["loss"], rtol=1e-5, atol=1e-5)

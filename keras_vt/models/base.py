@@ -1,6 +1,7 @@
 """The base of every keras_vt model: a functional graph built in `__init__`."""
 
 import keras
+import numpy as np
 
 from keras_vt.layers import checks
 from keras_vt.precision import one_collection
@@ -54,11 +55,37 @@ class FunctionalModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y)
-        return super().fit(x, y, *args, **kwargs)
+        return super().fit(self._replica_ready(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(self._replica_ready(x), y, *args, **kwargs)
+
+    def _replica_ready(self, x):
+        """`x` with its boolean arrays as uint8 when the model trains under a TensorFlow
+        distribution strategy, else `x` itself.
+
+        There Keras averages the first batch across replicas to build the model
+        (`strategy.reduce("MEAN", ...)`), which fails on a boolean mask ("AddN of bool"). The
+        model's boolean inputs cast the numbers back, so what the layers see is unchanged.
+        """
+        if keras.backend.backend() != "tensorflow" or self._distribute_strategy is None:
+            return x
+
+        def as_number(value):
+            if isinstance(value, np.ndarray) and value.dtype == bool:
+                return value.astype("uint8")
+            if keras.ops.is_tensor(value) and keras.backend.standardize_dtype(value.dtype) == "bool":
+                return keras.ops.cast(value, "uint8")
+            return value
+
+        def element_as_numbers(*element):
+            element = keras.tree.map_structure(as_number, element)
+            return element[0] if len(element) == 1 else element
+
+        if type(x).__name__.endswith("Dataset") and hasattr(x, "map"):  # tf.data
+            return x.map(element_as_numbers)
+        return keras.tree.map_structure(as_number, x) if x is not None else x
 
     def predict(self, x, *args, **kwargs):
         checks.check_batch("x", x)

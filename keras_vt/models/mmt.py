@@ -304,8 +304,15 @@ class GatedEmbeddingUnit(Layer):
         policy = self.dtype_policy
         self.fc = keras.layers.Dense(self.output_dim, dtype=policy, name="fc")
         self.gate = keras.layers.Dense(self.output_dim, dtype=policy, name="gate")
+        # synchronized: under tf.distribute the batch statistics are the global batch's, as
+        # on one device and on JAX (whose data-parallel batch is global); with per-replica
+        # statistics an N-replica step is not the one-device step (other backends ignore it).
         self.bn = keras.layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, dtype=policy, name="bn"
+            momentum=0.9,
+            epsilon=1e-5,
+            synchronized=keras.backend.backend() == "tensorflow",
+            dtype=policy,
+            name="bn",
         )
 
     def build(self, input_shape):
@@ -389,7 +396,9 @@ class MMT(FunctionalModel):
         max_seconds: temporal bins of 1 s (ids 2 .. max_seconds + 1).
         context_length: the longest caption, in tokens with [CLS] and [SEP].
         text: keyword arguments of the `BertEncoder` caption encoder.
-        dropout: dropout of the video embeddings, blocks and caption head.
+        dropout: dropout of the video embeddings, of both transformers (residual branches and
+            attention probabilities; `text` may set the caption encoder's own) and of the
+            caption head.
         missing_experts: "renormalise" (default) or "keep".
         margin: margin of the ranking loss.
         pooling: how each expert's [AGG] token pools its features: "max" (MMT) or "mean".
@@ -543,7 +552,10 @@ class MMT(FunctionalModel):
             )(x, mask=mask)
         video_embeddings = l2_normalize(x[:, 1 : 1 + len(experts)])
 
-        bert = BertEncoder(dtype=dtype, name="caption_encoder", dropout=dropout, **text)
+        # `dropout` reaches the caption encoder's residual and attention dropout alike (as the
+        # video blocks'), unless `text` sets them: dropout=0.0 makes the whole model deterministic.
+        text = {"dropout": dropout, "attention_dropout": dropout, **text}
+        bert = BertEncoder(dtype=dtype, name="caption_encoder", **text)
         sequence = bert(
             {
                 "token_ids": caption_ids,
