@@ -13,6 +13,28 @@ def _fresh_session():
     keras.backend.clear_session()
 
 
+SLOW_LIST = os.path.join(os.path.dirname(__file__), "slow_tests.txt")
+
+
+def slow_tests():
+    """Node ids in tests/slow_tests.txt (a test function's id covers all its parameters)."""
+    ids = set()
+    with open(SLOW_LIST) as file:
+        for line in file:
+            line = line.split("#", 1)[0].split()
+            if line:
+                ids.add(line[-1])
+    return ids
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks the tests listed in tests/slow_tests.txt `slow` (tests/run.sh leaves them to CI)."""
+    slow = slow_tests()
+    for item in items:
+        if item.nodeid in slow or item.nodeid.split("[", 1)[0] in slow:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 

@@ -5,9 +5,12 @@
 # explorer's model-graph tab) and Chromium (browser tests). Where a system program is absent the
 # tests that need it are skipped, and pytest's summary says why. Then it runs the whole suite on
 # TensorFlow and the backend matrix, JAX and PyTorch, over every test not marked
-# `single_backend`. Extra arguments go to every pytest run.
+# `single_backend`. Tests marked `slow` (the longest, listed in tests/slow_tests.txt with their
+# measured times) are left out, so that the command stays under 15 minutes on a 2-core machine;
+# CI (.ci/run) runs them after it. Extra arguments go to every pytest run.
 #   KERAS_VT_SKIP_INSTALL=1  skip the installation step (an environment already set up)
 #   PYTEST_WORKERS=N         pytest-xdist workers (default 2)
+#   KERAS_VT_TESTS=slow      run only the tests marked slow; =all runs every test
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore::DeprecationWarning
@@ -36,12 +39,23 @@ if [ "${KERAS_VT_SKIP_INSTALL:-0}" != 1 ]; then
 fi
 
 workers=${PYTEST_WORKERS:-2}
+case "${KERAS_VT_TESTS:-fast}" in
+  fast) speed="not slow" ;;
+  slow) speed="slow" ;;
+  all) speed="" ;;
+  *) echo "tests/run.sh: KERAS_VT_TESTS must be fast, slow or all, got '${KERAS_VT_TESTS}'"; exit 2 ;;
+esac
 status=0
 for backend in tensorflow jax torch; do
-  echo "=== KERAS_BACKEND=$backend"
+  echo "=== KERAS_BACKEND=$backend ${speed:+($speed)}"
+  selection=$speed
+  if [ "$backend" != tensorflow ]; then
+    selection="not single_backend${speed:+ and ($speed)}"
+  fi
   marker=()
-  [ "$backend" = tensorflow ] || marker=(-m "not single_backend")
-  KERAS_BACKEND=$backend python -m pytest -n "$workers" -p no:cacheprovider "${marker[@]}" "$@"
+  [ -n "$selection" ] && marker=(-m "$selection")
+  KERAS_BACKEND=$backend python -m pytest -n "$workers" -p no:cacheprovider --durations=15 \
+    "${marker[@]}" "$@"
   code=$?
   # 5 = no test collected for this selection; anything else non-zero is a failure.
   if [ "$code" -ne 0 ] && [ "$code" -ne 5 ]; then status=$code; fi

@@ -75,7 +75,10 @@ class FunctionalModel(keras.Model):
         def as_number(value):
             if isinstance(value, np.ndarray) and value.dtype == bool:
                 return value.astype("uint8")
-            if keras.ops.is_tensor(value) and keras.backend.standardize_dtype(value.dtype) == "bool":
+            if (
+                keras.ops.is_tensor(value)
+                and keras.backend.standardize_dtype(value.dtype) == "bool"
+            ):
                 return keras.ops.cast(value, "uint8")
             return value
 
