@@ -225,7 +225,9 @@ def check_graph_endpoint(client, weights):
         assert picture is None and download is None
         assert "pip install pydot" in status or "Graphviz" in status
         return
-    assert picture.endswith(".png") and download.endswith(".svg") and f"{weights:,} weights" in status
+    assert (
+        picture.endswith(".png") and download.endswith(".svg") and f"{weights:,} weights" in status
+    )
 
 
 def test_endpoint_answers(servers, image_files, bank):

@@ -140,5 +140,8 @@ def test_trained_model_agrees_across_precisions():
     int8 = keras_vt.precision.quantize(keras_vt.create_model(manifest["model"], **build))
     for model in (bfloat16, int8):
         top1 = predict(model, x).argmax(-1)
-        assert (top1 == reference).mean() >= 0.97, (model.dtype_policy.name, (top1 == reference).mean())
+        assert (top1 == reference).mean() >= 0.97, (
+            model.dtype_policy.name,
+            (top1 == reference).mean(),
+        )
         assert (top1 == labels).mean() >= (reference == labels).mean() - 0.02
