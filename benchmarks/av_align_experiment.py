@@ -22,8 +22,9 @@ docs/figures/av_align_alignment.png.
 Each variant is compiled once; the seeds re-initialise its weights (a fresh model built under
 the seed) and zero its optimiser state, so XLA compiles each variant's functions once.
 
-Measured with the defaults (JAX): 21.1 min at load average 25-28 on the shared 2-core machine
-(2026-11-29); `--train-examples 256 --epochs-per-stage 2` for a quicker look.
+Measured with the defaults (JAX): 1.8 min on the 2-core machine with nothing else running
+(2026-12-03); 21.1 min at load average 25-28 (2026-11-29). `--train-examples 256
+--epochs-per-stage 2` for a quicker look.
 """
 
 import argparse
