@@ -7,6 +7,11 @@ from keras_vt.layers import checks
 from keras_vt.precision import one_collection
 
 
+def is_dataset(x):
+    """Whether `x` is a `tf.data.Dataset` (or anything with its `element_spec` and `map`)."""
+    return hasattr(x, "element_spec") and hasattr(x, "map")
+
+
 class FunctionalModel(keras.Model):
     """A `keras.Model` subclass whose graph is built in `__init__`, as keras-hub builds models.
 
@@ -86,7 +91,7 @@ class FunctionalModel(keras.Model):
             element = keras.tree.map_structure(as_number, element)
             return element[0] if len(element) == 1 else element
 
-        if type(x).__name__.endswith("Dataset") and hasattr(x, "map"):  # tf.data
+        if is_dataset(x):
             return x.map(element_as_numbers)
         return keras.tree.map_structure(as_number, x) if x is not None else x
 

@@ -53,7 +53,7 @@ from keras_vt.layers import TransformerBlock, checks
 from keras_vt.layers.base import Layer
 from keras_vt.losses import gather_replicas, max_margin_ranking_loss, scale_for_replicas
 from keras_vt.metrics import RetrievalRecall
-from keras_vt.models.base import FunctionalModel
+from keras_vt.models.base import FunctionalModel, is_dataset
 from keras_vt.models.common import array_shape, concrete_values
 from keras_vt.models.registry import register
 from keras_vt.models.text import BertEncoder
@@ -370,10 +370,6 @@ class CaptionHead(Layer):
     def compute_output_shape(self, input_shape):
         batch = input_shape[0]
         return (batch, len(self.experts), self.embed_dim), (batch, len(self.experts))
-
-
-def _is_dataset(x):
-    return hasattr(x, "element_spec") and hasattr(x, "map")
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -742,7 +738,7 @@ class MMT(FunctionalModel):
         return scale_for_replicas(loss)
 
     def _checked(self, x, argument="x"):
-        if _is_dataset(x):
+        if is_dataset(x):
             return x
         if not isinstance(x, dict) or "caption_ids" not in x:
             raise ValueError(
@@ -767,7 +763,7 @@ class MMT(FunctionalModel):
                 f"Invalid y: MMT.fit takes {{**inputs, 'caption_ids': ids}} as x and no targets; "
                 f"got y ({type(y).__name__}). Expected y=None."
             )
-        if validation_data is not None and not _is_dataset(validation_data):
+        if validation_data is not None and not is_dataset(validation_data):
             validation_data = (self._checked(validation_data, "validation_data"),)
         return super().fit(self._checked(x), validation_data=validation_data, **kwargs)
 

@@ -7,11 +7,8 @@ those keys, or datasets of either, and check them before any backend op.
 import numpy as np
 
 from keras_vt import layers
+from keras_vt.models.base import is_dataset
 from keras_vt.models.text_encoder import check_token_ids
-
-
-def _is_dataset(x):
-    return hasattr(x, "element_spec") and hasattr(x, "map")
 
 
 class PairedInputs:
@@ -26,7 +23,7 @@ class PairedInputs:
 
     def _pairs(self, x, argument="x"):
         """Training data as model inputs: 2-tuples (images, token_ids) are pairs, never (x, y)."""
-        if _is_dataset(x):
+        if is_dataset(x):
             spec = x.element_spec
             if isinstance(spec, tuple) and len(spec) == 2:
                 return x.map(lambda images, token_ids: ((images, token_ids),))
@@ -67,7 +64,7 @@ class PairedInputs:
             )
         if validation_data is not None:
             validation_data = self._pairs(validation_data, "validation_data")
-            if not _is_dataset(validation_data):
+            if not is_dataset(validation_data):
                 validation_data = (validation_data,)
         return super().fit(self._pairs(x), validation_data=validation_data, **kwargs)
 
