@@ -317,3 +317,61 @@ def test_explorer_loads_hub_weights(offline_cache, vit_reference):
         mismatched.get(mismatched.names()[0])
     with pytest.raises(ValueError, match="ORG/NAME"):
         common.ModelBank(weights="hf://no-organisation")
+
+
+@pytest.mark.single_backend
+def test_download_from_a_local_hub_endpoint(tmp_path, monkeypatch, vit_reference):
+    """The online path (issue 17): `HF_ENDPOINT` names a hub served on 127.0.0.1 by the test
+    (tests/hub_server.py); `hf://` and `timm/` names download through huggingface_hub's HTTP
+    client, revisions resolve, nothing is fetched twice, the conversion is cached, and once the
+    endpoint is gone HF_HUB_OFFLINE=1 serves the same model from the cache."""
+    from hub_server import add_repo, serve
+    from safetensors.numpy import save_file
+    from test_convert import load_state_dict, save, timm_state_from_hf
+
+    root = tmp_path / "remote"
+    add_repo(root, "test-org/tiny-vit", vit_reference.save_pretrained, COMMIT, ("main", "v1"))
+    # timm's converter infers the heads from 64-wide heads, as real timm ViTs have.
+    timm_reference = hf_model(
+        "ViTForImageClassification", seed=5, **dict(SMALL_VIT, hidden_size=128)
+    )
+    state = load_state_dict(save(timm_reference, tmp_path / "hf"))
+
+    def timm_repo(path):
+        (path / "config.json").write_text(json.dumps({"architecture": "vit_tiny_patch16_224"}))
+        save_file(
+            timm_state_from_hf(state, SMALL_VIT["num_hidden_layers"]), path / "model.safetensors"
+        )
+
+    add_repo(root, "timm/tiny-vit", timm_repo, "f" * 40)
+    server = serve(root)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    x = pixels(32)
+    with torch.no_grad():
+        want = vit_reference(torch.from_numpy(x)).logits.numpy()
+    try:
+        model, cached = load("hf://test-org/tiny-vit@v1", cache, local_files_only=False)
+        np.testing.assert_allclose(to_numpy(model(nhwc(x))), want, atol=1e-4)
+        fetched = sorted(server.downloads)
+        assert "test-org/tiny-vit/model.safetensors" in fetched
+        assert not any(name.endswith(".bin") for name in fetched)
+        assert cached.endswith(f"{COMMIT}.keras")
+        # main is the same commit: its files are in the cache, its conversion too.
+        _, again = load("hf://test-org/tiny-vit", cache, local_files_only=False)
+        assert again == cached and sorted(server.downloads) == fetched
+        with pytest.raises(ValueError, match="Revision 'v9' does not exist"):
+            load("hf://test-org/tiny-vit@v9", cache, local_files_only=False)
+        with pytest.raises(ValueError, match="not found on the hub"):
+            load("hf://test-org/missing", cache, local_files_only=False)
+        # timm/NAME: a timm state dict on the same hub (heads inferred from the widths).
+        timm_model, _ = load("timm/tiny-vit", cache, local_files_only=False)
+        with torch.no_grad():
+            want_timm = timm_reference(torch.from_numpy(x)).logits.numpy()
+        np.testing.assert_allclose(to_numpy(timm_model(nhwc(x))), want_timm, atol=1e-4)
+    finally:
+        server.shutdown()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline, _ = load("hf://test-org/tiny-vit@v1", cache)
+    np.testing.assert_allclose(to_numpy(offline(nhwc(x))), want, atol=1e-4)

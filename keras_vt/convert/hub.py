@@ -1,8 +1,8 @@
 """Pretrained weights by hub name: `hf://ORG/NAME[@REVISION]` and `timm/NAME`.
 
 The download goes through `huggingface_hub` (its cache, `HF_HUB_OFFLINE` / `local_files_only`,
-revisions, the token from `HF_TOKEN` or the user's login, its progress bars); only configuration
-files and safetensors weights are fetched, so a repository that holds nothing but a pickled
+revisions, the token from `HF_TOKEN` or the user's login, `HF_ENDPOINT` for a mirror, its progress
+bars); only configuration files and safetensors weights are fetched, so a repository that holds nothing but a pickled
 `pytorch_model.bin` is refused without being downloaded or unpickled. The architecture comes from
 `config.json` (`model_type` for Hugging Face repositories; timm repositories hold a timm state
 dict) and the weights go through the same strict conversion as local checkpoints
@@ -118,6 +118,8 @@ def download(weights, cache_dir=None, local_files_only=None, token=None):
             local_files_only=local_files_only,
             allow_patterns=ALLOW_PATTERNS,
             token=token,
+            # A mirror or a private hub: `HF_ENDPOINT`, read at call time like the cache above.
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except RevisionNotFoundError as error:
         raise ValueError(
