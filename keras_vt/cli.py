@@ -382,6 +382,10 @@ def main(argv=None):
     except ValueError as error:
         print(f"keras-vt: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `keras-vt models | head`: the reader left; stop quietly, as Unix tools do.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter closes it at exit
+        return 0
     return 0
 
 

@@ -88,6 +88,21 @@ def test_every_option_shows_its_default(tmp_path):
         assert "(default: " in " ".join(text.split()), (option, text)
 
 
+@pytest.mark.single_backend
+def test_models_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`keras-vt models | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    script = tmp_path / "keras-vt"
+    script.write_text("import sys\nfrom keras_vt.cli import main\nsys.exit(main())\n")
+    env = dict(os.environ, PYTHONPATH=REPOSITORY + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    command = f"{sys.executable} {script} models | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env
+    )
+    assert result.stdout.startswith("name"), result.stdout
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+
+
 NATIVE_LOG_MARKERS = ("cuInit", "absl::InitializeLog", "cudart_stub", "port.cc", "I0000", "E0000")
 
 
