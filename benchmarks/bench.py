@@ -568,21 +568,27 @@ def report(args, results):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="keras-vt bench",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated model keys")
-    p.add_argument("--precisions", default=",".join(PRECISIONS))
-    p.add_argument("--backends", default=",".join(BACKENDS), help="Keras backends")
-    p.add_argument("--libraries", default="keras_vt,keras_hub,hf")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--train-repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--matmul-size", type=int, default=2048)
-    p.add_argument("--matmul-repeats", type=int, default=5)
+    p.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated precisions")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated Keras backends")
+    p.add_argument(
+        "--libraries", default="keras_vt,keras_hub,hf", help="comma-separated libraries to compare"
+    )
+    p.add_argument("--batch", type=int, default=8, help="images (or captions) per call")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")
+    p.add_argument("--repeats", type=int, default=5, help="timed inference calls")
+    p.add_argument("--train-repeats", type=int, default=3, help="timed training steps")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads per worker")
+    p.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n roofline matmul")
+    p.add_argument("--matmul-repeats", type=int, default=5, help="timed roofline matmuls")
     p.add_argument("--quick", action="store_true", help="smoke run: batch 2, ViT-B/16 and CvT-13")
     p.add_argument("--output", default="bench", help="results/<output>.json and .md")
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="show the workers' output")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("library", "backend", "model", "precision", "tag", "worker_output"):
         p.add_argument(f"--{hidden.replace('_', '-')}", help=argparse.SUPPRESS)

@@ -81,10 +81,18 @@ def test_help_and_models_import_no_backend(tmp_path, argv):
 
 
 @pytest.mark.single_backend
-def test_every_option_shows_its_default(tmp_path):
-    out = run_command(tmp_path, "train", "--help").stdout
-    for option in ("--epochs", "--batch-size", "--learning-rate", "--seed", "--num-images"):
-        text = out.split(option, 2)[-1].split("\n  --", 1)[0]
+@pytest.mark.parametrize(
+    "argv, options",
+    [
+        (("train",), ("--epochs", "--batch-size", "--learning-rate", "--seed", "--num-images")),
+        (("bench",), ("--models", "--precisions", "--batch", "--repeats", "--threads")),
+    ],
+)
+def test_every_option_shows_its_default(tmp_path, argv, options):
+    result = run_command(tmp_path, *argv, "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for option in options:
+        text = result.stdout.split(option, 2)[-1].split("\n  --", 1)[0]
         assert "(default: " in " ".join(text.split()), (option, text)
 
 
