@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import RESULTS, provenance, write_json  # noqa: E402
+from benchmarks.results_io import RESULTS, footer, provenance, write_atomic, write_json  # noqa: E402
 
 # name, behaviour deleted, file, exact text replaced (must occur once), replacement, tests
 MUTATIONS = [
@@ -136,12 +136,49 @@ def fresh_copy(tmp):
     return copy
 
 
+def cell(text, limit=None):
+    """One markdown table cell: no newlines or pipes, optionally shortened."""
+    text = " ".join(str(text).split()).replace("|", "\\|").replace("`", "'")
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def render(rows, backend, only=None):
+    lines = [
+        f"# Mutation check (`python benchmarks/mutations.py`, KERAS_BACKEND={backend})",
+        "",
+        "Each row deletes one checked behaviour from a temporary copy of the library and runs the",
+        "test that claims to check it; 'killed' means the test failed on an assertion, as it must.",
+        "",
+        *(
+            [f"Rows of `--only {only}` re-run now; the other rows from the previous run.", ""]
+            if only
+            else []
+        ),
+        "| mutation | edit (file: old -> new) | test | result | first failure lines |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['mutation']}: {cell(row['what'])} | `{row['file']}`: `{cell(row.get('diff', ''))}` "
+            f"| `{row['test']}` | {row['verdict']} | {cell(row.get('failure', ''), 240)} |"
+        )
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="run the mutations whose name contains this")
     parser.add_argument("--baseline", action="store_true", help="also run each test unmutated")
     parser.add_argument("--backend", default="tensorflow")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite mutations.md from mutations.json"
+    )
     args = parser.parse_args()
+    if args.render:
+        data = json.loads((RESULTS / "mutations.json").read_text())
+        text = render(data["rows"], data["backend"]) + footer(data["provenance"])
+        write_atomic(RESULTS / "mutations.md", text)
+        return 0
     started = provenance()
     rows = []
     with tempfile.TemporaryDirectory(prefix="keras_vt_mutations_") as tmp:
@@ -190,30 +227,8 @@ def main():
             [r for r in kept if r["mutation"] not in ran] + rows,
             key=lambda r: order.index(r["mutation"]) if r["mutation"] in order else len(order),
         )
-    lines = [
-        f"# Mutation check (`python benchmarks/mutations.py`, KERAS_BACKEND={args.backend})",
-        "",
-        "Each row deletes one checked behaviour from a temporary copy of the library and runs the",
-        "test that claims to check it; 'killed' means the test failed, as it must.",
-        "",
-        *(
-            [f"Rows of `--only {args.only}` re-run now; the other rows from the previous run.", ""]
-            if args.only
-            else []
-        ),
-        "| mutation | edit (file: old -> new) | test | result | first failure line |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows:
-        diff = row.get("diff", "").replace("|", "\\|")
-        failure = row.get("failure", "").replace("|", "\\|")
-        lines.append(
-            f"| {row['mutation']}: {row['what']} | `{row['file']}`: `{diff}` | `{row['test']}` "
-            f"| {row['verdict']} | `{failure}` |"
-        )
-    path = write_json(
-        "mutations", {"backend": args.backend, "rows": rows}, started, "\n".join(lines)
-    )
+    markdown = render(rows, args.backend, args.only)
+    path = write_json("mutations", {"backend": args.backend, "rows": rows}, started, markdown)
     print(f"Wrote {path}")
     survived = [r for r in rows if not r["verdict"].startswith("killed")]
     return 1 if survived else 0
