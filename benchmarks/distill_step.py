@@ -17,7 +17,7 @@ the ratio, so the corrected ratio subtracts it:
   ratio = distill / (student + teacher - overhead),
 and the uncorrected ratio distill / (student + teacher) is reported next to it, as is the paired
 per-round median of the same ratio. Acceptance (issue 3): distill <= 1.15 x (student + teacher).
-Results: `benchmarks/results/distill_step.{json,md}` with date, machine and load average.
+Results: `benchmarks/results/distill_step_<backend>.{json,md}` with date, machine and load average.
 Student: DeiT-Ti distilled (192 wide, 12 blocks) at `--image-size` with patch 8;
 teacher: ResNet-18 (imagenet stem) at the same size, 10 classes.
 """

@@ -87,22 +87,17 @@ def interleaved_times(fns, rounds, warmup=2, progress=True):
     return times
 
 
-def set_threads(threads, xla=False):
+def set_threads(threads):
     """Thread settings for a worker, applied before its framework starts any pool; returns them.
 
-    `xla=True` also sets XLA_FLAGS (JAX on CPU).
+    XLA on CPU has no thread-count flag (an `intra_op_parallelism_threads` entry in XLA_FLAGS is
+    ignored); limit JAX with `results_io.limit_cpus` instead.
     """
     names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
     for name in names:
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     settings = {name: os.environ[name] for name in names + ("TF_NUM_INTEROP_THREADS",)}
-    if xla:
-        os.environ["XLA_FLAGS"] = (
-            f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
-            f"intra_op_parallelism_threads={threads}"
-        )
-        settings["XLA_FLAGS"] = os.environ["XLA_FLAGS"]
     return settings
 
 

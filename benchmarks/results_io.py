@@ -78,16 +78,26 @@ def write_json(name, results, started, markdown=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {"provenance": finish(started), **results}
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    write_atomic(path, json.dumps(data, indent=1, default=float) + "\n")
     if markdown is not None:
-        p = data["provenance"]
-        footer = (
-            f"\n\n{p['date']}, {p['machine']['cpu']} ({p['machine']['cpu_count']} cores), "
-            f"load average {p['load_average_start']} -> {p['load_average_end']}; "
-            f"`{p['command']}` (KERAS_BACKEND={p['keras_backend']}).\n"
-        )
-        (RESULTS / f"{name}.md").write_text(markdown.rstrip() + footer)
+        write_atomic(RESULTS / f"{name}.md", markdown.rstrip() + footer(data["provenance"]))
     return path
+
+
+def footer(p):
+    """The provenance line that ends every results markdown file."""
+    return (
+        f"\n\n{p['date']}, {p['machine']['cpu']} ({p['machine']['cpu_count']} cores), "
+        f"load average {p['load_average_start']} -> {p['load_average_end']}; "
+        f"`{p['command']}` (KERAS_BACKEND={p['keras_backend']}).\n"
+    )
+
+
+def write_atomic(path, text):
+    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def limit_cpus(threads):

@@ -13,18 +13,24 @@ Three runs of one small ViT (patch 4 on 32 px shapes, flat backgrounds, 10 class
   Any gap to `hf` is the initialisation's.
 
 Prints the training-loss curves (mean over every `--log-every` steps) and the held-out accuracy,
-and writes them to `--output` (JSON). Run from the repository root:
+and writes them with date, machine and load average to `benchmarks/results/<--output>.json`
+(default `vit_vs_hf`). Run from the repository root:
 
-    python benchmarks/vit_vs_hf_curves.py --steps 300 --output benchmarks/results/vit_vs_hf.json
+    python benchmarks/vit_vs_hf_curves.py --steps 300
 """
 
 import argparse
-import json
 import math
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.results_io import provenance, write_json  # noqa: E402
 
 
 def lr_at(step, peak, warmup, total):
@@ -49,8 +55,9 @@ def main(argv=None):
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--mlp", type=int, default=128)
-    parser.add_argument("--output", default=None)
+    parser.add_argument("--output", default="vit_vs_hf", help="results/<output>.json")
     args = parser.parse_args(argv)
+    started = provenance()
 
     import keras
     import torch
@@ -149,21 +156,18 @@ def main(argv=None):
         print(f"{i + every:<6} " + "  ".join(f"{v:18.4f}" for v in row))
     print("held-out accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
     print("CPU seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
-    if args.output:
-        with open(args.output, "w") as file:
-            json.dump(
-                dict(
-                    args=vars(args),
-                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    load_average=[round(v, 2) for v in os.getloadavg()],
-                    backend=keras.backend.backend(),
-                    held_out_accuracy=accuracy,
-                    cpu_seconds={k: round(v, 1) for k, v in seconds.items()},
-                    loss_per_step={k: [round(v, 4) for v in c] for k, c in curves.items()},
-                ),
-                file,
-                indent=1,
-            )
+    path = write_json(
+        args.output,
+        dict(
+            args=vars(args),
+            backend=keras.backend.backend(),
+            held_out_accuracy=accuracy,
+            cpu_seconds={k: round(v, 1) for k, v in seconds.items()},
+            loss_per_step={k: [round(v, 4) for v in c] for k, c in curves.items()},
+        ),
+        started,
+    )
+    print(f"Wrote {path}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ docs/viz.md).
 import argparse
 import json
 import os
+import platform
 import time
 
 import numpy as np
@@ -153,6 +154,8 @@ def main(argv=None):
             "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             "backend": keras.backend.backend(),
         },
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
     }
     with open(os.path.join(args.output, f"{STEM}.json"), "w") as file:
         json.dump(manifest, file, indent=2)

@@ -230,6 +230,32 @@ def check_graph_endpoint(client, weights):
     )
 
 
+def test_graph_success_path_with_the_drawing_stubbed(bank, monkeypatch, tmp_path):
+    """What the graph view returns when the drawing succeeds, run whether or not Graphviz is
+    installed: the drawing is replaced by a stub that writes the file (with Graphviz,
+    `test_endpoint_answers` also draws for real)."""
+    from keras_vt.apps import graph
+
+    drawn = []
+
+    def draw(model, path, expand_nested=False, **kwargs):
+        drawn.append((path, expand_nested))
+        with open(path, "wb") as file:
+            file.write(b"stub")
+        return path
+
+    monkeypatch.setattr(graph.viz, "plot_model_graph", draw)
+    model = bank.get(DEFAULT)
+    picture, download, status = graph.model_graph(bank, DEFAULT, "svg", True, str(tmp_path))
+    assert picture.endswith("_nested.png") and download.endswith("_nested.svg")
+    assert drawn == [(picture, True), (download, True)]
+    assert status == (
+        f"**{DEFAULT}**: {len(model.layers)} top-level layers, {model.count_params():,} weights."
+    )
+    picture, download, _ = graph.model_graph(bank, DEFAULT, "png", False, str(tmp_path))
+    assert download == picture and picture.endswith(".png") and drawn[-1] == (picture, False)
+
+
 def test_endpoint_answers(servers, image_files, bank):
     check_attention_endpoints(servers["explorer"], image_files)
     check_attention_endpoints(servers["attention"], image_files)

@@ -245,6 +245,33 @@ def test_attention_maps_batches_and_outputs():
         viz.attention_maps(model, images, batch_size=0)
 
 
+def test_attention_maps_are_the_softmax_of_the_blocks_own_queries_and_keys():
+    """The first block's map, recomputed in numpy from the block's input tokens and its own
+    LayerNorm and q/k weights. The q/k kernel is enlarged so that the map is far from uniform:
+    a uniform map, or one not computed from this block's weights, fails."""
+    model = tiny_vit()
+    block = model.get_layer("block0")
+    rng = np.random.default_rng(2)
+    kernel = block.attention.qkv.kernel
+    kernel.assign(rng.normal(scale=0.5, size=kernel.shape).astype("float32"))
+    images = rng.normal(size=(2, 16, 16, 3)).astype("float32")
+    tokens = keras.ops.convert_to_numpy(keras.Model(model.input, block.input)(images))
+    maps = viz.attention_maps(model, images)
+    norm, attention = block.norm1, block.attention
+    weights = {w.path.split("/", 1)[1]: keras.ops.convert_to_numpy(w) for w in block.weights}
+    mean, var = tokens.mean(-1, keepdims=True), tokens.var(-1, keepdims=True)
+    x = (tokens - mean) / np.sqrt(var + norm.epsilon) * weights["norm1/gamma"]
+    x = x + weights["norm1/beta"]
+    qkv = x @ weights["attention/qkv/kernel"] + weights["attention/qkv/bias"]
+    qkv = qkv.reshape(*tokens.shape[:2], 3, attention.num_heads, attention.head_dim)
+    query, key = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in (0, 1))
+    logits = query @ key.transpose(0, 1, 3, 2) / np.sqrt(attention.head_dim)
+    want = np.exp(logits - logits.max(-1, keepdims=True))
+    want /= want.sum(-1, keepdims=True)
+    assert np.abs(want - 1.0 / want.shape[-1]).max() > 0.1  # far from uniform
+    np.testing.assert_allclose(maps[0], want, atol=1e-5)
+
+
 def test_attention_maps_leave_the_model_saveable(tmp_path):
     model = tiny_vit()
     images = np.zeros((1, 16, 16, 3), "float32")
