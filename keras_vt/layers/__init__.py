@@ -18,6 +18,7 @@ from keras_vt.layers.conv_attention import (
     SpatialSoftAttention,
 )
 from keras_vt.layers.conv_projection import ConvProjectionAttention, ConvTransformerBlock
+from keras_vt.layers.depthwise import DepthwiseConv2D
 from keras_vt.layers.patching import ConvTokenEmbedding, PatchEmbedding, check_images, token_grid
 from keras_vt.layers.pooling import AttentionPool2D
 from keras_vt.layers.position import (

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import AttentionLayer
+from keras_vt.layers.depthwise import DepthwiseConv2D
 from keras_vt.layers.patching import token_grid
 from keras_vt.layers.transformer import TransformerBlock
 
@@ -141,7 +142,7 @@ class ConvProjectionAttention(AttentionLayer):
         map_shape = (None, None, None, self.dim)
         strides = {"query": self.query_stride, "key": self.kv_stride, "value": self.kv_stride}
         for name, stride in strides.items():
-            conv = keras.layers.DepthwiseConv2D(
+            conv = DepthwiseConv2D(
                 self.kernel_size,
                 strides=stride,
                 padding="valid",

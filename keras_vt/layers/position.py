@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
+from keras_vt.layers.depthwise import DepthwiseConv2D
 from keras_vt.layers.patching import token_grid
 
 INTERPOLATIONS = ("bicubic", "bilinear")
@@ -321,7 +322,7 @@ class PositionEncodingGenerator(Layer):
             or keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
         )
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.conv = keras.layers.DepthwiseConv2D(
+        self.conv = DepthwiseConv2D(
             self.kernel_size,
             padding="same",
             use_bias=True,

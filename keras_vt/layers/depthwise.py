@@ -1,0 +1,86 @@
+"""A depthwise convolution that stays fast where XLA's grouped convolution is slow (JAX on CPU)."""
+
+import keras
+from keras import ops
+
+IMPLEMENTATIONS = ("auto", "conv", "shifts")
+
+
+class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """`keras.layers.DepthwiseConv2D` (same arguments, weights and outputs) with a second way to
+    compute it: a sum of `k * k` shifted, per-channel-scaled copies of the input.
+
+    XLA on CPU lowers a grouped convolution (`feature_group_count = channels`) to a slow generic
+    loop: for CvT's q/k/v projections (3x3, 64-384 channels) the shifted sum, which XLA fuses into
+    one elementwise loop, measured 10-150x faster on JAX (`benchmarks/depthwise.py`). TensorFlow
+    without XLA and PyTorch run their own depthwise kernels, which are fast.
+
+    Args:
+        implementation: `"conv"` (Keras' `ops.depthwise_conv`), `"shifts"` (the shifted sum) or
+            `"auto"` (default): shifts on the JAX backend, conv elsewhere. The shifted sum covers
+            `depth_multiplier=1`, `dilation_rate=1` and channels-last inputs; other settings use
+            the convolution.
+        **kwargs: those of `keras.layers.DepthwiseConv2D`.
+
+    Example:
+
+    >>> layer = keras_vt.layers.DepthwiseConv2D(3, padding="same", implementation="shifts")
+    >>> x = np.random.default_rng(0).normal(size=(1, 5, 5, 4)).astype("float32")
+    >>> y = layer(x)
+    >>> tuple(y.shape)
+    (1, 5, 5, 4)
+    >>> reference = keras.layers.DepthwiseConv2D(3, padding="same")
+    >>> reference.build(x.shape)
+    >>> reference.set_weights(layer.get_weights())
+    >>> difference = keras.ops.convert_to_numpy(reference(x)) - keras.ops.convert_to_numpy(y)
+    >>> bool(np.abs(difference).max() < 1e-5)
+    True
+    """
+
+    def __init__(self, kernel_size, implementation="auto", **kwargs):
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"Unknown implementation={implementation!r}. Expected one of {IMPLEMENTATIONS}."
+            )
+        super().__init__(kernel_size, **kwargs)
+        self.implementation = implementation
+
+    def get_config(self):
+        return {**super().get_config(), "implementation": self.implementation}
+
+    def _uses_shifts(self):
+        supported = (
+            self.depth_multiplier == 1
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.data_format == "channels_last"
+        )
+        if self.implementation == "auto":
+            return supported and keras.backend.backend() == "jax"
+        return supported and self.implementation == "shifts"
+
+    def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        if not self._uses_shifts() or height is None or width is None:
+            return super().call(inputs)  # the shifted sum needs a static grid (JAX always has it)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        if self.padding == "same":
+            pads = [_same_padding(height, kh, sh), _same_padding(width, kw, sw)]
+            inputs = ops.pad(inputs, [[0, 0], pads[0], pads[1], [0, 0]])
+            height, width = height + sum(pads[0]), width + sum(pads[1])
+        out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
+        outputs = None
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i, i + (out_h - 1) * sh + 1, sh)
+                cols = slice(j, j + (out_w - 1) * sw + 1, sw)
+                term = inputs[:, rows, cols] * self.kernel[i, j, :, 0]
+                outputs = term if outputs is None else outputs + term
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+
+def _same_padding(size, kernel, stride):
+    """(before, after) padding of TensorFlow's and Keras' "same" along one axis."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return [total // 2, total - total // 2]
