@@ -56,7 +56,6 @@ class CPVT(VisionTransformer):
     ((2, 10), (2, 10))
     """
 
-    default_image_size = 224
     normalization = "imagenet"
 
     config_keys = (
