@@ -332,10 +332,18 @@ class AVAlign(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        checks.check_choice("head", head, HEADS)
-        checks.check_choice("fusion", fusion, FUSIONS)
-        checks.check_choice("modality", modality, MODALITIES)
-        checks.check_int("num_classes", num_classes, 2)  # class 0 is the blank
+        for arg, value, choices in (
+            ("head", head, HEADS),
+            ("fusion", fusion, FUSIONS),
+            ("modality", modality, MODALITIES),
+        ):
+            if value not in choices:
+                raise ValueError(f"Expected {arg} in {choices}, got {arg}={value!r}.")
+        checks.check_int("num_classes", num_classes)
+        if num_classes < 2:
+            raise ValueError(
+                f"Expected num_classes >= 2 (class 0 is the blank), got num_classes={num_classes}."
+            )
         checks.check_int("audio_features", audio_features)
         checks.check_transformer(
             hidden_dim,
