@@ -28,6 +28,22 @@ def to_numpy(tensor):
     return np.asarray(tensor)
 
 
+def module_state(
+    source,
+    argument="source",
+    expected="a PyTorch module or a mapping of parameter names to tensors",
+):
+    """The parameters of a PyTorch module (its `state_dict()`) or of a mapping of names to
+    tensors, as a dict of numpy arrays; anything else is a `ValueError` naming `argument`."""
+    if hasattr(source, "state_dict") and callable(source.state_dict):
+        source = source.state_dict()
+    if not hasattr(source, "items"):
+        raise ValueError(
+            f"Invalid {argument}: {argument}={type(source).__name__}. Expected {expected}."
+        )
+    return {key: to_numpy(value) for key, value in source.items()}
+
+
 def _progress(iterable, total, desc, show):
     from tqdm.auto import tqdm
 

@@ -68,6 +68,22 @@ _BLOCK_LAYOUTS = {
     ),
 }
 
+# The checkpoint keys outside the blocks: part -> (Hugging Face key, OpenAI key).
+_KEYS = {
+    "patch": ("vision_model.embeddings.patch_embedding", "visual.conv1"),
+    "cls": ("vision_model.embeddings.class_embedding", "visual.class_embedding"),
+    "pos": ("vision_model.embeddings.position_embedding.weight", "visual.positional_embedding"),
+    "ln_pre": ("vision_model.pre_layrnorm", "visual.ln_pre"),
+    "vision_blocks": ("vision_model.encoder.layers.{i}.", "visual.transformer.resblocks.{i}."),
+    "ln_post": ("vision_model.post_layernorm", "visual.ln_post"),
+    "vision_proj": ("visual_projection.weight", "visual.proj"),
+    "tokens": ("text_model.embeddings.token_embedding.weight", "token_embedding.weight"),
+    "text_pos": ("text_model.embeddings.position_embedding.weight", "positional_embedding"),
+    "text_blocks": ("text_model.encoder.layers.{i}.", "transformer.resblocks.{i}."),
+    "ln_final": ("text_model.final_layer_norm", "ln_final"),
+    "text_proj": ("text_projection.weight", "text_projection"),
+}
+
 
 def plan_clip(clip, layout, checkpoint_grid=None):
     """The `WeightPlan` filling a keras_vt `CLIP` (ViT image tower) from `layout` "hf" or "openai".
@@ -101,33 +117,7 @@ def plan_clip(clip, layout, checkpoint_grid=None):
         return vector.reshape(1, 1, -1)
 
     text_positions = text.get_layer("pos_embed")
-    if layout == "hf":
-        v, t = "vision_model.", "text_model."
-        keys = dict(
-            patch=v + "embeddings.patch_embedding",
-            cls=v + "embeddings.class_embedding",
-            pos=v + "embeddings.position_embedding.weight",
-            ln_pre=v + "pre_layrnorm",
-            vision_blocks=v + "encoder.layers.{i}.",
-            ln_post=v + "post_layernorm",
-            tokens=t + "embeddings.token_embedding.weight",
-            text_pos=t + "embeddings.position_embedding.weight",
-            text_blocks=t + "encoder.layers.{i}.",
-            ln_final=t + "final_layer_norm",
-        )
-    else:
-        keys = dict(
-            patch="visual.conv1",
-            cls="visual.class_embedding",
-            pos="visual.positional_embedding",
-            ln_pre="visual.ln_pre",
-            vision_blocks="visual.transformer.resblocks.{i}.",
-            ln_post="visual.ln_post",
-            tokens="token_embedding.weight",
-            text_pos="positional_embedding",
-            text_blocks="transformer.resblocks.{i}.",
-            ln_final="ln_final",
-        )
+    keys = {part: hf if layout == "hf" else openai for part, (hf, openai) in _KEYS.items()}
     plan.conv(vision.get_layer("patch_embed").projection, keys["patch"])
     plan.tensor(vision.get_layer("class_embedding").tokens, keys["cls"], (width,), token)
     plan.tensor(
@@ -148,15 +138,12 @@ def plan_clip(clip, layout, checkpoint_grid=None):
     )
     plan_blocks(plan, text, text.depth, keys["text_blocks"], names)
     plan.layer_norm(text.get_layer("ln_final"), keys["ln_final"])
-    for tower, hf_key, openai_key in (
-        (vision, "visual_projection.weight", "visual.proj"),
-        (text, "text_projection.weight", "text_projection"),
-    ):
+    for tower, key in ((vision, keys["vision_proj"]), (text, keys["text_proj"])):
         kernel = tower.get_layer("proj").kernel
         if layout == "hf":
-            plan.tensor(kernel, hf_key, tuple(kernel.shape)[::-1], linear_kernel)
+            plan.tensor(kernel, key, tuple(kernel.shape)[::-1], linear_kernel)
         else:  # OpenAI multiplies x @ proj: already (width, embed_dim)
-            plan.tensor(kernel, openai_key)
+            plan.tensor(kernel, key)
     plan.tensor(clip.logit_scale, "logit_scale")
     return plan
 

@@ -40,8 +40,8 @@ from keras_vt.convert.checkpoint import (
     WeightPlan,
     hf_num_labels,
     load_state_dict,
+    module_state,
     read_hf_config,
-    to_numpy,
 )
 
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
@@ -170,24 +170,14 @@ def plan_hf_cvt(model):
     return plan
 
 
-def _state_dict(source):
-    if hasattr(source, "state_dict") and callable(source.state_dict):
-        source = source.state_dict()
-    if not hasattr(source, "items"):
-        raise ValueError(
-            f"Invalid state_dict: {type(source).__name__}. Expected a checkpoint directory, a "
-            "PyTorch module or a mapping of parameter names to tensors."
-        )
-    return {k: to_numpy(v) for k, v in source.items() if not k.endswith(_IGNORED_SUFFIXES)}
-
-
 def load_hf_cvt_weights(model, state_dict, progress=None):
     """Assigns a Hugging Face `CvtForImageClassification` state dict to a keras_vt `CvT`.
 
     Raises a `ValueError` listing missing keys, unexpected keys and shape mismatches (nothing is
     assigned then).
     """
-    state = _state_dict(state_dict)
+    state = module_state(state_dict, "state_dict")
+    state = {k: v for k, v in state.items() if not k.endswith(_IGNORED_SUFFIXES)}
     if not model.include_top:
         state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     plan_hf_cvt(model).load(state, progress=progress)

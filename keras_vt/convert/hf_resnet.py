@@ -29,28 +29,10 @@ import re
 
 import numpy as np
 
+from keras_vt.convert.checkpoint import module_state, to_numpy
+
 _BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var")
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
-
-
-def _to_numpy(tensor):
-    if hasattr(tensor, "detach"):  # torch.Tensor, without importing torch.
-        tensor = tensor.detach().cpu()
-        if str(tensor.dtype) == "torch.bfloat16":
-            tensor = tensor.float()
-        return tensor.numpy()
-    return np.asarray(tensor)
-
-
-def _as_state_dict(source):
-    if hasattr(source, "state_dict") and callable(source.state_dict):
-        source = source.state_dict()
-    if not hasattr(source, "items"):
-        raise ValueError(
-            f"Invalid source: source={type(source).__name__}. Expected a PyTorch module or a "
-            "mapping of parameter names to tensors (a state dict)."
-        )
-    return dict(source.items())
 
 
 _HF_BLOCK = re.compile(r"^encoder\.stages\.(\d+)\.layers\.(\d+)\.(.+)$")
@@ -106,7 +88,7 @@ def resnet_config_from_state_dict(state_dict):
             "Invalid state_dict: no 'conv1.weight' key. Expected a torchvision-layout ResNet "
             "(for Hugging Face checkpoints use convert_hf_resnet)."
         )
-    stem_shape = tuple(_to_numpy(state_dict["conv1.weight"]).shape)
+    stem_shape = tuple(to_numpy(state_dict["conv1.weight"]).shape)
     if len(stem_shape) != 4 or stem_shape[1] != 3 or stem_shape[2:] not in ((7, 7), (3, 3)):
         raise ValueError(
             f"Invalid state_dict: conv1.weight has shape {stem_shape}. Expected (width, 3, 7, 7) "
@@ -129,7 +111,7 @@ def resnet_config_from_state_dict(state_dict):
             raise ValueError(f"Invalid state_dict: layer{stage} has blocks {indices}.")
         depths.append(len(indices))
     block = "bottleneck" if "layer1.0.conv3.weight" in state_dict else "basic"
-    widths = [int(_to_numpy(state_dict[f"layer{s}.0.conv1.weight"]).shape[0]) for s in stages]
+    widths = [int(to_numpy(state_dict[f"layer{s}.0.conv1.weight"]).shape[0]) for s in stages]
     config = {
         "depths": tuple(depths),
         "block": block,
@@ -138,7 +120,7 @@ def resnet_config_from_state_dict(state_dict):
         "stem_width": int(stem_shape[0]),
     }
     if "fc.weight" in state_dict:
-        config["num_classes"] = int(_to_numpy(state_dict["fc.weight"]).shape[0])
+        config["num_classes"] = int(to_numpy(state_dict["fc.weight"]).shape[0])
     return config
 
 
@@ -200,7 +182,7 @@ def load_torchvision_resnet_weights(model, state_dict, skip_head=None):
     arrays = {}
     mismatched = []
     for key in sorted(set(expected) & set(state_dict)):
-        array = _to_numpy(state_dict[key])
+        array = to_numpy(state_dict[key])
         want = expected[key][2]
         if tuple(array.shape) != tuple(want):
             mismatched.append(f"{key}: checkpoint {tuple(array.shape)} vs model {tuple(want)}")
@@ -241,7 +223,7 @@ def convert_torchvision_resnet(
     """
     from keras_vt.models.cnn import ResNet
 
-    state_dict = _as_state_dict(state_dict)
+    state_dict = module_state(state_dict)
     config = resnet_config_from_state_dict(state_dict)
     if not include_top:
         config.pop("num_classes", None)
@@ -288,7 +270,7 @@ def convert_hf_resnet(source, image_size=224, include_top=True, dtype=None, **ov
     config = getattr(source, "config", None)
     if config is not None:
         _check_hf_config(config)
-    state_dict = hf_resnet_to_torchvision_keys(_as_state_dict(source))
+    state_dict = hf_resnet_to_torchvision_keys(module_state(source))
     return convert_torchvision_resnet(
         state_dict, image_size=image_size, include_top=include_top, dtype=dtype, **overrides
     )

@@ -299,6 +299,42 @@ def _new_head(state, heads, kwargs, num_classes):
     return state, []
 
 
+def _build_and_load(
+    model_class,
+    kwargs,
+    state,
+    heads,
+    layout,
+    description,
+    *,
+    include_top,
+    num_classes,
+    image_size,
+    dtype,
+    progress,
+    prefix="",
+    **model_options,
+):
+    """`model_class(**kwargs)` filled from `state` (keys in `layout`, after `prefix`), for the
+    converters' shared options: `num_classes` other than the checkpoint's puts fresh heads in
+    place of `heads`; `image_size` builds the model at another resolution (the position table is
+    resampled from the checkpoint's grid). `model_options` go to `model_class` as they are."""
+    state, heads = _new_head(state, heads, kwargs, num_classes if include_top else None)
+    checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
+    if image_size is not None:
+        kwargs["image_size"] = image_size
+    model = model_class(**kwargs, include_top=include_top, dtype=dtype, **model_options)
+    plan_vit(
+        model,
+        layout,
+        prefix=prefix,
+        checkpoint_grid=checkpoint_grid,
+        head=heads,
+        description=f"{description} of config {kwargs}",
+    ).load(state, progress=progress)
+    return model
+
+
 def _check_model_type(config, expected):
     model_type = config.get("model_type")
     if model_type not in expected:
@@ -358,21 +394,20 @@ def convert_hf_vit(
     state = _drop(
         state, (prefix + "pooler.",), "ViTModel pooler; the backbone output is the class token"
     )
-    heads = [("head", "classifier")] if include_top else []
-    state, heads = _new_head(state, heads, kwargs, num_classes if include_top else None)
-    checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
-    if image_size is not None:
-        kwargs["image_size"] = image_size
-    model = model_class(**kwargs, include_top=include_top, dtype=dtype)
-    plan_vit(
-        model,
+    return _build_and_load(
+        model_class,
+        kwargs,
+        state,
+        [("head", "classifier")] if include_top else [],
         HF_VIT_LAYOUT,
+        "a Hugging Face ViT",
+        include_top=include_top,
+        num_classes=num_classes,
+        image_size=image_size,
+        dtype=dtype,
+        progress=progress,
         prefix=prefix,
-        checkpoint_grid=checkpoint_grid,
-        head=heads,
-        description=f"a Hugging Face ViT of config {kwargs}",
-    ).load(state, progress=progress)
-    return model
+    )
 
 
 def hf_normalization(source, default):
@@ -483,20 +518,21 @@ def convert_hf_deit(
     state = _drop(
         state, (prefix + "pooler.",), "DeiTModel pooler; the backbone output is the tokens"
     )
-    state, heads = _new_head(state, heads, kwargs, num_classes if include_top else None)
-    checkpoint_grid = image_grid_of(kwargs["image_size"], kwargs["patch_size"])
-    if image_size is not None:
-        kwargs["image_size"] = image_size
-    model = DistilledDeiT(**kwargs, include_top=include_top, head_fusion=head_fusion, dtype=dtype)
-    plan_vit(
-        model,
+    return _build_and_load(
+        DistilledDeiT,
+        kwargs,
+        state,
+        heads,
         HF_VIT_LAYOUT,
+        "a Hugging Face DeiT",
+        include_top=include_top,
+        num_classes=num_classes,
+        image_size=image_size,
+        dtype=dtype,
+        progress=progress,
         prefix=prefix,
-        checkpoint_grid=checkpoint_grid,
-        head=heads,
-        description=f"a Hugging Face DeiT of config {kwargs}",
-    ).load(state, progress=progress)
-    return model
+        head_fusion=head_fusion,
+    )
 
 
 def image_grid_of(image_size, patch_size):
@@ -596,7 +632,6 @@ def convert_timm_vit(
             state[key[: -len("weight")] + "bias"] = np.zeros(np.shape(state[key])[0], "float32")
     distilled = "dist_token" in state
     inferred = timm_vit_config(state, num_heads=config.pop("num_heads", None))
-    checkpoint_grid = image_grid_of(inferred["image_size"], inferred["patch_size"])
     inferred.update(config)
     include_top = _resolve_include_top(
         include_top, "num_classes" in inferred and "head.weight" in state, "head.weight"
@@ -605,26 +640,27 @@ def convert_timm_vit(
     if not include_top:
         state = _drop(state, ("head.", "head_dist."), "include_top=False")
         heads = []
-    state, heads = _new_head(state, heads, inferred, num_classes if include_top else None)
-    if image_size is not None:
-        inferred["image_size"] = image_size
     if distilled:
         from keras_vt.models.deit import DistilledDeiT
 
-        model = DistilledDeiT(
-            **inferred, include_top=include_top, head_fusion=head_fusion, dtype=dtype
-        )
+        model_class, model_options = DistilledDeiT, dict(head_fusion=head_fusion)
     else:
         model_class = _vit_class("imagenet" if family == "deit" else "inception")
-        model = model_class(**inferred, include_top=include_top, dtype=dtype)
-    plan_vit(
-        model,
+        model_options = {}
+    return _build_and_load(
+        model_class,
+        inferred,
+        state,
+        heads,
         TIMM_VIT_LAYOUT,
-        checkpoint_grid=checkpoint_grid,
-        head=heads,
-        description=f"a timm {'distilled DeiT' if distilled else family} of config {inferred}",
-    ).load(state, progress=progress)
-    return model
+        f"a timm {'distilled DeiT' if distilled else family}",
+        include_top=include_top,
+        num_classes=num_classes,
+        image_size=image_size,
+        dtype=dtype,
+        progress=progress,
+        **model_options,
+    )
 
 
 def _timm_state(source, progress):

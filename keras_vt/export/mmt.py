@@ -13,7 +13,13 @@ import os
 
 import keras
 
-from keras_vt.export.saved_model import _tf, _trackables, backend_kwargs, check_backend
+from keras_vt.export.saved_model import (
+    _tf,
+    _trackables,
+    backend_kwargs,
+    check_backend,
+    text_functions,
+)
 
 
 def _check(model, tokenizer):
@@ -153,14 +159,7 @@ def export_mmt(model, path, tokenizer, verbose=False):
             "token_ids": ids,
         }
 
-    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
-    def serve_text(text):
-        return encode(tokenizer(text))
-
-    @tf.function(input_signature=[tf.TensorSpec((None, context), tf.int32, name="token_ids")])
-    def serve_ids(token_ids):
-        return encode(token_ids)
-
+    serve_text, serve_ids = text_functions(tokenizer, context, encode)
     caption.add_endpoint("serve", serve_text)
     caption.add_endpoint("serving_default", serve_text)
     caption.add_endpoint("serve_ids", serve_ids)

@@ -160,6 +160,25 @@ def _trackables(obj, depth=3, seen=None):
     return found
 
 
+def text_functions(tokenizer, context_length, outputs):
+    """Two `tf.function`s of a text encoder, both through `outputs(token_ids)`: one on raw strings
+    (batch,), tokenized in the graph by `tokenizer`, and one on int32 token ids (batch,
+    `context_length`)."""
+    tf = _tf()
+
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
+    def serve_text(text):
+        return outputs(tokenizer(text))
+
+    ids_spec = tf.TensorSpec((None, context_length), tf.int32, name="token_ids")
+
+    @tf.function(input_signature=[ids_spec])
+    def serve_ids(token_ids):
+        return outputs(token_ids)
+
+    return serve_text, serve_ids
+
+
 def add_text_endpoint(archive, encode_text, tokenizer, context_length, name="serve_text"):
     """Adds `{name}`: raw strings (batch,) -> `{"embeddings": encode_text(tokenizer(strings))}`.
 

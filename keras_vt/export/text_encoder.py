@@ -16,7 +16,13 @@ import os
 
 import keras
 
-from keras_vt.export.saved_model import _tf, _trackables, backend_kwargs, check_backend
+from keras_vt.export.saved_model import (
+    _tf,
+    _trackables,
+    backend_kwargs,
+    check_backend,
+    text_functions,
+)
 
 BERT_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 BERT_OUTPUTS = ("sequence_output", "pooled_output")
@@ -100,14 +106,7 @@ def add_bert_endpoints(archive, encoder, tokenizer, name="serve"):
         result["token_ids"] = ids
         return result
 
-    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
-    def serve(text):
-        return outputs(tokenizer(text))
-
-    @tf.function(input_signature=[tf.TensorSpec((None, context), tf.int32, name="token_ids")])
-    def serve_ids(token_ids):
-        return outputs(token_ids)
-
+    serve, serve_ids = text_functions(tokenizer, context, outputs)
     archive.add_endpoint(name, serve)
     archive.add_endpoint(f"{name}_ids", serve_ids)
     return serve

@@ -11,8 +11,32 @@ from keras_vt.layers.relative_position import _relative_table
 _AXES = {"height": 1, "width": 2}
 
 
+class _AxialLayer(Layer):
+    """The arguments and output shape the one-axis and two-axis layers share."""
+
+    returns_attention_scores = True
+    config_keys = ("filters", "num_heads", "key_dim", "position_sensitive")
+
+    def __init__(self, filters=None, num_heads=8, key_dim=None, position_sensitive=True, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive_int("filters", filters, allow_none=True)
+        _check_positive_int("num_heads", num_heads)
+        _check_positive_int("key_dim", key_dim, allow_none=True)
+        if filters is not None and filters % num_heads:
+            raise ValueError(
+                f"Invalid filters: filters={filters}. Expected a multiple of num_heads={num_heads}."
+            )
+        self.filters = filters
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.position_sensitive = bool(position_sensitive)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters or input_shape[-1],)
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
-class AxialAttention1D(Layer):
+class AxialAttention1D(_AxialLayer):
     """Multi-head self-attention along one spatial axis (Wang et al., 2020, Axial-DeepLab).
 
     Every column (`axis="height"`) or row (`axis="width"`) is an independent sequence. With
@@ -44,8 +68,7 @@ class AxialAttention1D(Layer):
     (2, 4, 6, 8)
     """
 
-    returns_attention_scores = True
-    config_keys = ("axis", "filters", "num_heads", "key_dim", "position_sensitive")
+    config_keys = ("axis",) + _AxialLayer.config_keys
 
     def __init__(
         self,
@@ -56,21 +79,10 @@ class AxialAttention1D(Layer):
         position_sensitive=True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(filters, num_heads, key_dim, position_sensitive, **kwargs)
         if axis not in _AXES:
             raise ValueError(f"Invalid axis: axis={axis!r}. Expected 'height' or 'width'.")
-        _check_positive_int("filters", filters, allow_none=True)
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("key_dim", key_dim, allow_none=True)
-        if filters is not None and filters % num_heads:
-            raise ValueError(
-                f"Invalid filters: filters={filters}. Expected a multiple of num_heads={num_heads}."
-            )
         self.axis = axis
-        self.filters = filters
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.position_sensitive = bool(position_sensitive)
 
     def build(self, input_shape):
         shape = _check_feature_map(self, input_shape)
@@ -133,12 +145,9 @@ class AxialAttention1D(Layer):
         scores = ops.transpose(scores, order)
         return out, ops.reshape(scores, (batch, heads, lines * length, length))
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.filters or input_shape[-1],)
-
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class AxialAttention(Layer):
+class AxialAttention(_AxialLayer):
     """Axial attention: height-axis attention followed by width-axis attention (Wang et al., 2020).
 
     Two `AxialAttention1D` layers; together every position sees the whole image at the cost of
@@ -162,11 +171,8 @@ class AxialAttention(Layer):
     (2, 6, 5, 16)
     """
 
-    returns_attention_scores = True
-    config_keys = ("filters", "num_heads", "key_dim", "position_sensitive")
-
     def __init__(self, filters=None, num_heads=8, key_dim=None, position_sensitive=True, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(filters, num_heads, key_dim, position_sensitive, **kwargs)
         common = {
             "filters": filters,
             "num_heads": num_heads,
@@ -176,10 +182,6 @@ class AxialAttention(Layer):
         }
         self.height_attention = AxialAttention1D(axis="height", name="height", **common)
         self.width_attention = AxialAttention1D(axis="width", name="width", **common)
-        self.filters = filters
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.position_sensitive = bool(position_sensitive)
 
     def build(self, input_shape):
         shape = _check_feature_map(self, input_shape)
@@ -192,6 +194,3 @@ class AxialAttention(Layer):
         x, height_scores = self.height_attention(inputs, return_attention_scores=True)
         x, width_scores = self.width_attention(x, return_attention_scores=True)
         return x, (height_scores, width_scores)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.filters or input_shape[-1],)

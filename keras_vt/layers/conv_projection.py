@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import AttentionLayer
 from keras_vt.layers.depthwise import DepthwiseConv2D
@@ -102,21 +103,12 @@ class ConvProjectionAttention(AttentionLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for argument, value, low in (
-            ("num_heads", num_heads, 1),
-            ("kernel_size", kernel_size, 1),
-            ("query_stride", query_stride, 1),
-            ("kv_stride", kv_stride, 1),
-            ("num_prefix_tokens", num_prefix_tokens, 0),
-        ):
-            if int(value) < low:
-                raise ValueError(f"Expected {argument} >= {low}, got {argument}={value}.")
-        self.num_heads = int(num_heads)
-        self.kernel_size = int(kernel_size)
-        self.query_stride = int(query_stride)
-        self.kv_stride = int(kv_stride)
+        self.num_heads = checks.check_int("num_heads", num_heads)
+        self.kernel_size = checks.check_int("kernel_size", kernel_size)
+        self.query_stride = checks.check_int("query_stride", query_stride)
+        self.kv_stride = checks.check_int("kv_stride", kv_stride)
         self.padding = self.kernel_size // 2 if padding is None else int(padding)
-        self.num_prefix_tokens = int(num_prefix_tokens)
+        self.num_prefix_tokens = checks.check_int("num_prefix_tokens", num_prefix_tokens, 0)
         self.use_bias = bool(use_bias)
         self.dropout = float(dropout)
         self.scale = _check_scale(scale)

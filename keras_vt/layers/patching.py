@@ -162,18 +162,10 @@ class ConvTokenEmbedding(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for argument, value, low in (
-            ("filters", filters, 1),
-            ("kernel_size", kernel_size, 1),
-            ("strides", strides, 1),
-            ("padding", padding, 0),
-        ):
-            if int(value) < low:
-                raise ValueError(f"Expected {argument} >= {low}, got {argument}={value}.")
-        self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
-        self.strides = int(strides)
-        self.padding = int(padding)
+        self.filters = checks.check_int("filters", filters)
+        self.kernel_size = checks.check_int("kernel_size", kernel_size)
+        self.strides = checks.check_int("strides", strides)
+        self.padding = checks.check_int("padding", padding, 0)
         self.normalize = bool(normalize)
         self.epsilon = float(epsilon)
         self.use_bias = bool(use_bias)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 
 
@@ -52,48 +53,24 @@ class TextEmbedding(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value, minimum in (
-            ("vocabulary_size", vocabulary_size, 1),
-            ("max_length", max_length, 1),
-            ("hidden_dim", hidden_dim, 1),
-            ("num_segments", num_segments, 0),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"Expected {name} as an int >= {minimum}, got {name}={value!r}.")
-        self.vocabulary_size = vocabulary_size
-        self.max_length = max_length
-        self.hidden_dim = hidden_dim
-        self.num_segments = num_segments
+        self.vocabulary_size = checks.check_int("vocabulary_size", vocabulary_size)
+        self.max_length = checks.check_int("max_length", max_length)
+        self.hidden_dim = checks.check_int("hidden_dim", hidden_dim)
+        self.num_segments = checks.check_int("num_segments", num_segments, 0)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.dropout = float(dropout)
         self.initializer_range = float(initializer_range)
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
         policy = self.dtype_policy
-        self.token_embedding = keras.layers.Embedding(
-            vocabulary_size,
-            hidden_dim,
-            embeddings_initializer=init,
-            dtype=policy,
-            name="token_embedding",
-        )
-        self.position_embedding = keras.layers.Embedding(
-            max_length,
-            hidden_dim,
-            embeddings_initializer=init,
-            dtype=policy,
-            name="position_embedding",
-        )
-        self.segment_embedding = (
-            keras.layers.Embedding(
-                num_segments,
-                hidden_dim,
-                embeddings_initializer=init,
-                dtype=policy,
-                name="segment_embedding",
+
+        def table(rows, name):
+            return keras.layers.Embedding(
+                rows, hidden_dim, embeddings_initializer=init, dtype=policy, name=name
             )
-            if num_segments
-            else None
-        )
+
+        self.token_embedding = table(vocabulary_size, "token_embedding")
+        self.position_embedding = table(max_length, "position_embedding")
+        self.segment_embedding = table(num_segments, "segment_embedding") if num_segments else None
         self.norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=policy, name="norm"
         )

@@ -12,6 +12,40 @@ def is_dataset(x):
     return hasattr(x, "element_spec") and hasattr(x, "map")
 
 
+class InputsOnly:
+    """Mixin for models whose loss needs no targets (contrastive, ranking): `fit` and `evaluate`
+    refuse `y` and pass `x` and `validation_data` through `self._training_inputs(x, argument)`,
+    which checks them and returns the model's inputs (datasets may pass through as they are).
+
+    Subclasses name their inputs in `inputs_description` (for the errors) and `inputs_example`.
+    """
+
+    inputs_description = "inputs"
+    inputs_example = "x"
+
+    def _refuse_targets(self, method, y):
+        if y is not None:
+            raise ValueError(
+                f"Invalid y: {type(self).__name__}.{method} takes {self.inputs_description} as x "
+                f"and no targets; got y ({type(y).__name__}). Expected y=None: pass "
+                f"model.{method}({self.inputs_example})."
+            )
+
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        """`keras.Model.fit` on inputs alone; `y` must be None (no targets)."""
+        self._refuse_targets("fit", y)
+        if validation_data is not None:
+            validation_data = self._training_inputs(validation_data, "validation_data")
+            if not is_dataset(validation_data):
+                validation_data = (validation_data,)
+        return super().fit(self._training_inputs(x), validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate` on inputs alone; `y` must be None."""
+        self._refuse_targets("evaluate", y)
+        return super().evaluate(self._training_inputs(x), **kwargs)
+
+
 class FunctionalModel(keras.Model):
     """A `keras.Model` subclass whose graph is built in `__init__`, as keras-hub builds models.
 

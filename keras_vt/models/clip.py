@@ -42,6 +42,17 @@ __all__ += ["EndTokenPooling", "LN_EPS", "check_token_ids"]
 _MaxValue = MaxValue
 
 
+def _tower_arguments(tower):
+    """CLIP's names of a tower's transformer arguments (`text_width`, ...), for the checks."""
+    return dict(
+        hidden_dim=f"{tower}_width",
+        num_heads=f"{tower}_heads",
+        mlp_dim=f"{tower}_mlp_dim",
+        depth=f"{tower}_layers",
+        epsilon=f"{tower}_layer_norm_epsilon",
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
 class CLIP(PairedInputs, FunctionalModel):
     """CLIP: an image tower and a text tower trained with a symmetric contrastive loss.
@@ -146,13 +157,7 @@ class CLIP(PairedInputs, FunctionalModel):
             text_mlp_dim,
             text_layers,
             epsilon=text_layer_norm_epsilon,
-            names=dict(
-                hidden_dim="text_width",
-                num_heads="text_heads",
-                mlp_dim="text_mlp_dim",
-                depth="text_layers",
-                epsilon="text_layer_norm_epsilon",
-            ),
+            names=_tower_arguments("text"),
         )
         if isinstance(vision_layers, int):
             checks.check_image_size(
@@ -164,20 +169,11 @@ class CLIP(PairedInputs, FunctionalModel):
                 vision_mlp_dim,
                 vision_layers,
                 epsilon=vision_layer_norm_epsilon,
-                names=dict(
-                    hidden_dim="vision_width",
-                    num_heads="vision_heads",
-                    mlp_dim="vision_mlp_dim",
-                    depth="vision_layers",
-                    epsilon="vision_layer_norm_epsilon",
-                ),
+                names=_tower_arguments("vision"),
             )
         context_length, vocabulary_size = int(context_length), int(vocabulary_size)
-        logit_scale_init, max_logit_scale = float(logit_scale_init), float(max_logit_scale)
-        if max_logit_scale <= 0:
-            raise ValueError(
-                f"Expected max_logit_scale > 0, got max_logit_scale={max_logit_scale}."
-            )
+        logit_scale_init = float(logit_scale_init)
+        max_logit_scale = checks.check_positive("max_logit_scale", max_logit_scale)
         if isinstance(vision_layers, int):
             image_encoder = CLIPVisionTransformer(
                 image_size=image_size,

@@ -492,8 +492,14 @@ _TINY = {
     "resnet50": {"depths": (1, 1, 2, 1), "widths": (4, 8, 16, 32), **_SMALL},
 }
 
-for _name, _config in RESNET_SIZES.items():
-    register(_name, ResNet, family="cnn", config={**_config, "name": _name}, tiny=_TINY[_name])
+
+def _register_resnets(sizes, tiny):
+    """Registers each entry of `sizes` as a `ResNet` of that name, `tiny[name]` its test size."""
+    for name, config in sizes.items():
+        register(name, ResNet, family="cnn", config={**config, "name": name}, tiny=tiny[name])
+
+
+_register_resnets(RESNET_SIZES, _TINY)
 
 # Attention-augmented ResNets (Bello et al., 2019): every bottleneck 3x3 convolution of stages 2-4
 # is an `AttentionAugmentedConv2D` with κ = 2υ = 0.2 and 8 heads; the first, highest-resolution
@@ -506,14 +512,13 @@ AA_RESNET_SIZES = {
 }
 _AA_TINY = {"widths": (8, 16, 16, 16), "attention_heads": 2, **_SMALL}
 
-for _name, _config in AA_RESNET_SIZES.items():
-    register(
-        _name,
-        ResNet,
-        family="cnn",
-        config={**_config, "name": _name},
-        tiny={"depths": _TINY[_name.removeprefix("aa_")]["depths"], **_AA_TINY},
-    )
+_register_resnets(
+    AA_RESNET_SIZES,
+    {
+        name: {"depths": _TINY[name.removeprefix("aa_")]["depths"], **_AA_TINY}
+        for name in AA_RESNET_SIZES
+    },
+)
 
 # Attention ResNets of the lecture (Wang et al. 2018; Chen et al. 2018; Ramachandran et al. 2019;
 # Wang et al. 2020). Parameter counts (224 px, 1000 classes, trainable) and their differences
@@ -571,11 +576,6 @@ _ATTENTION_TINY = {
     "axial_resnet50s": {"depths": (1, 1, 2, 1), "stem_width": 8},
 }
 
-for _name, _config in ATTENTION_RESNET_SIZES.items():
-    register(
-        _name,
-        ResNet,
-        family="cnn",
-        config={**_config, "name": _name},
-        tiny={**_AA_TINY, **_ATTENTION_TINY[_name]},
-    )
+_register_resnets(
+    ATTENTION_RESNET_SIZES, {name: {**_AA_TINY, **tiny} for name, tiny in _ATTENTION_TINY.items()}
+)

@@ -56,7 +56,6 @@ class CPVT(VisionTransformer):
     ((2, 10), (2, 10))
     """
 
-    default_image_size = 224
     normalization = "imagenet"
 
     config_keys = (
@@ -99,30 +98,16 @@ for _size in ("tiny", "small", "base"):
 
 # A CPU-sized CPVT-GAP for 32 px images (4x4 patches, an 8x8 grid, no class token): the quick
 # start's default (`keras-vt train`). Not from the paper: width 64, 4 blocks, MLP ratio 2.
-register(
-    "cpvt_mini_patch4_32_gap",
-    CPVT,
-    family="cpvt",
-    config=dict(
-        image_size=32, patch_size=4, hidden_dim=64, depth=4, num_heads=4, mlp_dim=128, pooling="gap"
-    ),
-    tiny=CPVT_TINY,
+_MINI = dict(
+    image_size=32, patch_size=4, hidden_dim=64, depth=4, num_heads=4, mlp_dim=128, pooling="gap"
 )
+register("cpvt_mini_patch4_32_gap", CPVT, family="cpvt", config=_MINI, tiny=CPVT_TINY)
 # The same with a convolutional stem (32 and 64 wide at stride 2, 64 at stride 1, then 1x1):
 # the quick start's default, it learns the shapes far faster than 4x4 patches.
 register(
     "cpvt_mini_convstem_32_gap",
     CPVT,
     family="cpvt",
-    config=dict(
-        image_size=32,
-        patch_size=4,
-        stem=(32, 64, 64),
-        hidden_dim=64,
-        depth=4,
-        num_heads=4,
-        mlp_dim=128,
-        pooling="gap",
-    ),
+    config=dict(_MINI, stem=(32, 64, 64)),
     tiny=dict(CPVT_TINY, patch_size=4, stem=(4, 8)),
 )

@@ -53,7 +53,7 @@ from keras_vt.layers import TransformerBlock, checks
 from keras_vt.layers.base import Layer
 from keras_vt.losses import gather_replicas, max_margin_ranking_loss, scale_for_replicas
 from keras_vt.metrics import RetrievalRecall
-from keras_vt.models.base import FunctionalModel, is_dataset
+from keras_vt.models.base import FunctionalModel, InputsOnly, is_dataset
 from keras_vt.models.common import array_shape, concrete_values
 from keras_vt.models.registry import register
 from keras_vt.models.text import BertEncoder
@@ -373,7 +373,7 @@ class CaptionHead(Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
-class MMT(FunctionalModel):
+class MMT(InputsOnly, FunctionalModel):
     """MMT: a multi-modal video transformer and a BERT caption encoder (Gabeur et al., 2020).
 
     Called on a dict of expert inputs (per expert `E`: `E` (clips, tokens, width), `E + "_mask"`
@@ -484,25 +484,12 @@ class MMT(FunctionalModel):
                 f"Expected missing_experts in {MISSING_EXPERTS}, got "
                 f"missing_experts={missing_experts!r}."
             )
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"Expected depth as an int >= 0, got depth={depth!r}.")
-        if pooling not in POOLINGS:
-            raise ValueError(f"Expected pooling in {sorted(POOLINGS)}, got pooling={pooling!r}.")
-        for key, value in (
-            ("hidden_dim", hidden_dim),
-            ("num_heads", num_heads),
-            ("mlp_dim", mlp_dim),
-            ("embed_dim", embed_dim),
-            ("max_seconds", max_seconds),
-            ("context_length", context_length),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected {key} as a positive int, got {key}={value!r}.")
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"Expected hidden_dim divisible by num_heads, got hidden_dim={hidden_dim} and "
-                f"num_heads={num_heads}."
-            )
+        checks.check_int("depth", depth, 0)
+        checks.check_choice("pooling", pooling, sorted(POOLINGS))
+        checks.check_transformer(hidden_dim, num_heads, mlp_dim)
+        checks.check_int("embed_dim", embed_dim)
+        checks.check_int("max_seconds", max_seconds)
+        checks.check_int("context_length", context_length)
         text = dict(text or {})
         text.setdefault("max_length", max(512, context_length))
         if text["max_length"] < context_length:
@@ -737,7 +724,9 @@ class MMT(FunctionalModel):
             loss = loss + ops.sum(self.losses)
         return scale_for_replicas(loss)
 
-    def _checked(self, x, argument="x"):
+    inputs_description = inputs_example = "{**inputs, 'caption_ids': ids}"
+
+    def _training_inputs(self, x, argument="x"):
         if is_dataset(x):
             return x
         if not isinstance(x, dict) or "caption_ids" not in x:
@@ -754,27 +743,6 @@ class MMT(FunctionalModel):
                 f"{captions} captions."
             )
         return x
-
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
-        """`keras.Model.fit` on `{**inputs, "caption_ids": ids}` (caption i describes clip i);
-        `y` must be None."""
-        if y is not None:
-            raise ValueError(
-                f"Invalid y: MMT.fit takes {{**inputs, 'caption_ids': ids}} as x and no targets; "
-                f"got y ({type(y).__name__}). Expected y=None."
-            )
-        if validation_data is not None and not is_dataset(validation_data):
-            validation_data = (self._checked(validation_data, "validation_data"),)
-        return super().fit(self._checked(x), validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        """`keras.Model.evaluate` on `{**inputs, "caption_ids": ids}`; `y` must be None."""
-        if y is not None:
-            raise ValueError(
-                f"Invalid y: MMT.evaluate takes {{**inputs, 'caption_ids': ids}} and no targets; "
-                f"got y ({type(y).__name__}). Expected y=None."
-            )
-        return super().evaluate(self._checked(x), **kwargs)
 
 
 # MSR-VTT (official configs_pub/eccv20): experts with their input widths and token-type ids.
@@ -805,17 +773,11 @@ TINY = dict(
     context_length=24,
     text=dict(vocabulary_size=46, hidden_dim=32, depth=2, num_heads=2, mlp_dim=64, max_length=24),
 )
+# MMT's defaults are the paper's sizes (4 layers of 4 heads, width 512, 30 s, 30 caption tokens).
 FULL = dict(
     experts=MSRVTT_EXPERTS,
     token_types=MSRVTT_TOKEN_TYPES,
     num_token_types=19,
-    hidden_dim=512,
-    depth=4,
-    num_heads=4,
-    mlp_dim=3072,
-    embed_dim=512,
-    max_seconds=30,
-    context_length=30,
     text=BERT_BASE_CASED,
 )
 register("mmt", MMT, family="mmt", config=FULL, tiny=TINY)

@@ -7,11 +7,11 @@ those keys, or datasets of either, and check them before any backend op.
 import numpy as np
 
 from keras_vt import layers
-from keras_vt.models.base import is_dataset
+from keras_vt.models.base import InputsOnly, is_dataset
 from keras_vt.models.text_encoder import check_token_ids
 
 
-class PairedInputs:
+class PairedInputs(InputsOnly):
     """Mixin for a `keras.Model` with `vocabulary_size` and `context_length` trained on pairs.
 
     Example:
@@ -21,7 +21,10 @@ class PairedInputs:
     True
     """
 
-    def _pairs(self, x, argument="x"):
+    inputs_description = "(images, token_ids) pairs"
+    inputs_example = "(images, token_ids)"
+
+    def _training_inputs(self, x, argument="x"):
         """Training data as model inputs: 2-tuples (images, token_ids) are pairs, never (x, y)."""
         if is_dataset(x):
             spec = x.element_spec
@@ -54,25 +57,3 @@ class PairedInputs:
                 f"{len(token_ids)} token sequences."
             )
         return (images, token_ids)
-
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
-        """`keras.Model.fit` on `(images, token_ids)` pairs; `y` must be None (no targets)."""
-        if y is not None:
-            raise ValueError(
-                f"Invalid y: CLIP.fit takes (images, token_ids) pairs as x and no targets; got y "
-                f"({type(y).__name__}). Expected y=None: pass model.fit((images, token_ids))."
-            )
-        if validation_data is not None:
-            validation_data = self._pairs(validation_data, "validation_data")
-            if not is_dataset(validation_data):
-                validation_data = (validation_data,)
-        return super().fit(self._pairs(x), validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        """`keras.Model.evaluate` on `(images, token_ids)` pairs; `y` must be None."""
-        if y is not None:
-            raise ValueError(
-                f"Invalid y: CLIP.evaluate takes (images, token_ids) pairs as x and no targets; "
-                f"got y ({type(y).__name__}). Expected y=None."
-            )
-        return super().evaluate(self._pairs(x), **kwargs)

@@ -16,13 +16,9 @@ is keras-hub's `BertBackbone`: called on `{"token_ids", "segment_ids", "padding_
 import keras
 
 from keras_vt import layers
+from keras_vt.layers import checks
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
-
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"Expected {name} as an int >= {minimum}, got {name}={value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -86,21 +82,10 @@ class BertEncoder(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        for key, value, minimum in (
-            ("vocabulary_size", vocabulary_size, 1),
-            ("hidden_dim", hidden_dim, 1),
-            ("depth", depth, 1),
-            ("num_heads", num_heads, 1),
-            ("mlp_dim", mlp_dim, 1),
-            ("max_length", max_length, 1),
-            ("num_segments", num_segments, 1),
-        ):
-            _check_int(key, value, minimum)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"Expected hidden_dim divisible by num_heads, got hidden_dim={hidden_dim} and "
-                f"num_heads={num_heads}."
-            )
+        checks.check_int("vocabulary_size", vocabulary_size)
+        checks.check_transformer(hidden_dim, num_heads, mlp_dim, depth)
+        checks.check_int("max_length", max_length)
+        checks.check_int("num_segments", num_segments)
         token_ids = keras.Input((None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
