@@ -11,9 +11,9 @@ import inspect
 import keras
 import numpy as np
 import pytest
+from layer_case import run_layer_test
 
 from keras_vt import layers
-from layer_case import run_layer_test
 
 RNG = np.random.default_rng(0)
 
@@ -119,7 +119,7 @@ CASES = {
     ),
     "ConvProjectionAttention": (
         layers.ConvProjectionAttention,
-        dict(num_heads=2, num_prefix_tokens=1),
+        dict(num_heads=2, num_prefix_tokens=1, scale="head"),
         normal(2, 1 + 16, 8),
         (2, 17, 8),
         dict(
@@ -163,6 +163,13 @@ CASES = {
         FEATURE_MAP,
         (2, 6, 6, 8),
         dict(expected_num_trainable_weights=10, expected_num_non_trainable_weights=2),
+    ),
+    "NonLocalBlock_full": (
+        layers.NonLocalBlock,
+        dict(inter_channels=3, sub_sample=False, use_batch_norm=False),
+        FEATURE_MAP,
+        (2, 6, 6, 8),
+        dict(expected_num_trainable_weights=8),
     ),
     "DoubleAttention": (
         layers.DoubleAttention,
