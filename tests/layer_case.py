@@ -119,7 +119,10 @@ def check_training(cls, init_kwargs, inputs, call_kwargs, expected_output_shape,
     if not before:
         return
     model = _FitModel(layer, call_kwargs)
-    model.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
+    # Eager steps on TensorFlow (tracing costs more than two steps); one jitted step on JAX,
+    # whose eager mode compiles every op on its own.
+    eagerly = keras.backend.backend() != "jax"
+    model.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=eagerly)
     x = inputs[None] if None in inputs else inputs
     for _ in range(2):
         model.train_on_batch(x)

@@ -120,10 +120,12 @@ CASES = {
     "ConvProjectionAttention": (
         layers.ConvProjectionAttention,
         dict(num_heads=2, num_prefix_tokens=1, scale="head"),
-        normal(2, 1 + 16, 8),
+        # The grid as the feature map the tokens come from, as CvT passes it (on JAX a
+        # (height, width) tuple cannot go through a symbolic call: the layer has no
+        # compute_output_shape, and tracing turns the tuple into tracers).
+        dict(x=normal(2, 1 + 16, 8), grid=normal(2, 4, 4, 1)),
         (2, 17, 8),
         dict(
-            call_kwargs=dict(grid=(4, 4)),
             expected_num_trainable_weights=17,
             expected_num_non_trainable_weights=6,
             supports_masking=True,
