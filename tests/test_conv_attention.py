@@ -1,5 +1,6 @@
-"""Self-attention layers for CNN feature maps: shapes, probabilities, serialisation, and small
-cases recomputed by hand (explicit numpy loops) from each layer's own weights."""
+"""Self-attention layers for CNN feature maps: shapes, probabilities, and small cases recomputed
+by hand (explicit numpy loops) from each layer's own weights (their config and `.keras`
+round trips are in test_layer_cases.py)."""
 
 import keras
 import numpy as np
@@ -79,24 +80,6 @@ def test_shapes_and_probabilities(name):
         s = np_(s)
         assert s.dtype == np.float32 and np.all(s >= 0)
         np.testing.assert_allclose(s.sum(axis=axis), 1.0, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", sorted(MAP_LAYERS))
-def test_config_and_keras_round_trip(name, tmp_path):
-    make, _ = MAP_LAYERS[name]
-    x = feature_map((2, 6, 6, 8), seed=1)
-    inputs = keras.Input((6, 6, 8))
-    model = keras.Model(inputs, make()(inputs))
-    layer = model.layers[-1]
-    clone = type(layer).from_config(layer.get_config())
-    clone(x)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(np_(clone(x)), np_(layer(x)), atol=1e-6)
-    path = str(tmp_path / f"{name}.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded.layers[-1]) is type(layer)
-    np.testing.assert_array_equal(np_(loaded(x)), np_(model(x)))
 
 
 def test_non_local_starts_as_identity():
@@ -324,19 +307,6 @@ def test_hard_attention_samples_follow_alpha():
     _, alpha, sample = layer(a, h, training=True)
     frequencies = np_(sample).mean(0)
     np.testing.assert_allclose(frequencies, np_(alpha)[0], atol=0.03)
-
-
-def test_soft_and_hard_attention_round_trip(tmp_path):
-    features, hidden = keras.Input((9, 4)), keras.Input((5,))
-    context, alpha = SpatialSoftAttention(6, use_gate=True)(features, hidden)
-    hard_context, _, _ = SpatialHardAttention(6, seed=3)(features, hidden)
-    model = keras.Model([features, hidden], [context, alpha, hard_context])
-    x = [feature_map((2, 9, 4)), feature_map((2, 5), seed=1)]
-    path = str(tmp_path / "spatial.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    for got, want in zip(loaded(x), model(x)):
-        np.testing.assert_array_equal(np_(got), np_(want))
 
 
 def test_doubly_stochastic_penalty_by_hand():

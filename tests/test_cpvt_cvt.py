@@ -252,23 +252,6 @@ def test_conv_transformer_block_keeps_the_map_and_the_class_token():
         block(np.zeros((2, 5, 6, 8), "float32"))
 
 
-@pytest.mark.parametrize(
-    "layer,args",
-    [
-        (ConvTokenEmbedding(8, 3, 2, 1), (images(16),)),
-        (PositionEncodingGenerator(1), (images((10, 4))[..., 0],)),
-        (ConvProjectionAttention(2, num_prefix_tokens=1, scale="head"), (images((10, 4))[..., 0],)),
-    ],
-)
-def test_layer_config_round_trip(layer, args):
-    kwargs = {} if isinstance(layer, ConvTokenEmbedding) else {"grid": (3, 3)}
-    out = to_numpy(layer(*args, **kwargs))
-    clone = layer.__class__.from_config(layer.get_config())
-    clone(*args, **kwargs)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(to_numpy(clone(*args, **kwargs)), out, atol=1e-6)
-
-
 # --- attention maps -----------------------------------------------------------------------------
 
 

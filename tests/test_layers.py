@@ -1,4 +1,5 @@
-"""Unit tests of the shared layers against hand computations and PyTorch references."""
+"""Unit tests of the shared layers against hand computations and PyTorch references (the Keras
+contract of every layer, config and saving included, is in test_layer_cases.py)."""
 
 import keras
 import numpy as np
@@ -139,27 +140,6 @@ def test_transformer_block_is_pre_norm_residual():
     want = h + to_numpy(block.mlp(block.norm2(h)))
     np.testing.assert_allclose(to_numpy(out), want, atol=1e-5)
     np.testing.assert_allclose(to_numpy(probs).sum(-1), 1.0, atol=1e-6)
-
-
-@pytest.mark.parametrize(
-    "layer",
-    [
-        layers.PatchEmbedding(4, 8),
-        layers.ClassToken(2),
-        layers.PositionEmbedding((2, 3), 1, interpolation="bilinear"),
-        layers.SinCosPositionEmbedding2D(2),
-        layers.MultiHeadSelfAttention(2, causal=True),
-        layers.MLP(16, activation="quick_gelu"),
-        layers.DropPath(0.1),
-        layers.TransformerBlock(2, 16, layer_norm_epsilon=1e-5, drop_path=0.1),
-        layers.TransformerBlock(2, 16, norm="post", attention="cross"),
-        layers.MultiHeadCrossAttention(2, key_dim=3),
-    ],
-    ids=lambda layer: type(layer).__name__,
-)
-def test_layer_config_round_trip(layer):
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
 
 
 def test_post_norm_block_normalises_after_each_residual():

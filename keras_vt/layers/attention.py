@@ -27,7 +27,7 @@ def attend(query, key, value, scale, mask=None, bias=None, dropout=None, trainin
 
     >>> q = np.random.default_rng(0).normal(size=(2, 5, 3, 4)).astype("float32")
     >>> out, probs = keras_vt.layers.attend(q, q, q, scale=0.5, fused=False)
-    >>> out.shape, probs.shape
+    >>> tuple(out.shape), tuple(probs.shape)
     ((2, 5, 3, 4), (2, 3, 5, 5))
     """
     mask = attention_mask(mask)
@@ -106,7 +106,7 @@ class MultiHeadSelfAttention(AttentionLayer):
 
     >>> layer = keras_vt.layers.MultiHeadSelfAttention(num_heads=3)
     >>> out, probs = layer(np.zeros((2, 197, 192)), return_attention_scores=True)
-    >>> out.shape, probs.shape
+    >>> tuple(out.shape), tuple(probs.shape)
     ((2, 197, 192), (2, 3, 197, 197))
     """
 
@@ -197,7 +197,7 @@ class MultiHeadCrossAttention(AttentionLayer):
     >>> layer = keras_vt.layers.MultiHeadCrossAttention(num_heads=2)
     >>> out, probs = layer(np.zeros((2, 7, 8)), context=np.zeros((2, 5, 6)),
     ...                    return_attention_scores=True)
-    >>> out.shape, probs.shape
+    >>> tuple(out.shape), tuple(probs.shape)
     ((2, 7, 8), (2, 2, 7, 5))
     """
 

@@ -41,7 +41,7 @@ class AttentionAugmentedConv2D(Layer):
 
     >>> layer = AttentionAugmentedConv2D(filters=32, kernel_size=3, key_dim=16, value_dim=8,
     ...                                  num_heads=4)
-    >>> layer(np.random.rand(2, 8, 8, 16).astype("float32")).shape
+    >>> tuple(layer(np.random.rand(2, 8, 8, 16).astype("float32")).shape)
     (2, 8, 8, 32)
     """
 

@@ -64,7 +64,7 @@ class AxialAttention1D(_AxialLayer):
     Example:
 
     >>> layer = AxialAttention1D(axis="width", num_heads=2)
-    >>> layer(np.random.rand(2, 4, 6, 8).astype("float32")).shape
+    >>> tuple(layer(np.random.rand(2, 4, 6, 8).astype("float32")).shape)
     (2, 4, 6, 8)
     """
 
@@ -167,7 +167,7 @@ class AxialAttention(_AxialLayer):
     Example:
 
     >>> layer = AxialAttention(filters=16, num_heads=4)
-    >>> layer(np.random.rand(2, 6, 5, 8).astype("float32")).shape
+    >>> tuple(layer(np.random.rand(2, 6, 5, 8).astype("float32")).shape)
     (2, 6, 5, 16)
     """
 

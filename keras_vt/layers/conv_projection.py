@@ -65,7 +65,7 @@ class ConvProjectionAttention(AttentionLayer):
 
     >>> layer = keras_vt.layers.ConvProjectionAttention(num_heads=2, num_prefix_tokens=1)
     >>> out, probs = layer(np.zeros((2, 1 + 8 * 8, 32)), grid=(8, 8), return_attention_scores=True)
-    >>> out.shape, probs.shape
+    >>> tuple(out.shape), tuple(probs.shape)
     ((2, 65, 32), (2, 2, 65, 17))
     """
 
@@ -232,10 +232,10 @@ class ConvTransformerBlock(TransformerBlock):
 
     Example:
 
-    >>> block = keras_vt.layers.ConvTransformerBlock(num_heads=3, mlp_dim=768, num_prefix_tokens=1)
-    >>> fmap, cls = block(np.zeros((2, 14, 14, 192)), np.zeros((2, 1, 192)))
-    >>> fmap.shape, cls.shape
-    ((2, 14, 14, 192), (2, 1, 192))
+    >>> block = keras_vt.layers.ConvTransformerBlock(num_heads=2, mlp_dim=64, num_prefix_tokens=1)
+    >>> fmap, cls = block(np.zeros((2, 7, 7, 32)), np.zeros((2, 1, 32)))
+    >>> tuple(fmap.shape), tuple(cls.shape)
+    ((2, 7, 7, 32), (2, 1, 32))
     """
 
     config_keys = (

@@ -37,7 +37,7 @@ class DoubleAttention(Layer):
     Example:
 
     >>> layer = DoubleAttention(feature_channels=8, num_descriptors=4)
-    >>> layer(np.random.rand(2, 6, 6, 16).astype("float32")).shape
+    >>> tuple(layer(np.random.rand(2, 6, 6, 16).astype("float32")).shape)
     (2, 6, 6, 16)
     """
 

@@ -42,7 +42,7 @@ class LocalSelfAttention2D(Layer):
     >>> layer = LocalSelfAttention2D(filters=16, kernel_size=3, num_heads=2)
     >>> y, scores = layer(np.random.rand(1, 5, 5, 8).astype("float32"),
     ...                   return_attention_scores=True)
-    >>> y.shape, scores.shape
+    >>> tuple(y.shape), tuple(scores.shape)
     ((1, 5, 5, 16), (1, 2, 25, 9))
     """
 

@@ -36,7 +36,7 @@ class PatchEmbedding(Layer):
     Example:
 
     >>> layer = keras_vt.layers.PatchEmbedding(patch_size=16, hidden_dim=192)
-    >>> layer(np.zeros((2, 224, 224, 3))).shape
+    >>> tuple(layer(np.zeros((2, 224, 224, 3))).shape)
     (2, 196, 192)
     """
 
@@ -136,7 +136,7 @@ class ConvTokenEmbedding(Layer):
     Example:
 
     >>> layer = keras_vt.layers.ConvTokenEmbedding(64, kernel_size=7, strides=4, padding=2)
-    >>> layer(np.zeros((2, 224, 224, 3))).shape
+    >>> tuple(layer(np.zeros((2, 224, 224, 3))).shape)
     (2, 56, 56, 64)
     """
 

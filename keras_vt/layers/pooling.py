@@ -29,7 +29,7 @@ class AttentionPool2D(Layer):
     Example:
 
     >>> pool = keras_vt.layers.AttentionPool2D(grid_size=7, num_heads=4, output_dim=32)
-    >>> pool(np.zeros((2, 7, 7, 64))).shape
+    >>> tuple(pool(np.zeros((2, 7, 7, 64))).shape)
     (2, 32)
     """
 

@@ -146,7 +146,7 @@ class PositionEmbedding(Layer):
     Example:
 
     >>> layer = keras_vt.layers.PositionEmbedding(grid_size=14, num_prefix_tokens=1)
-    >>> layer(np.zeros((2, 197, 192))).shape
+    >>> tuple(layer(np.zeros((2, 197, 192))).shape)
     (2, 197, 192)
     """
 
@@ -244,7 +244,7 @@ class SinCosPositionEmbedding2D(Layer):
     Example:
 
     >>> layer = keras_vt.layers.SinCosPositionEmbedding2D(grid_size=(4, 4))
-    >>> layer(np.zeros((2, 16, 64))).shape
+    >>> tuple(layer(np.zeros((2, 16, 64))).shape)
     (2, 16, 64)
     """
 
@@ -294,7 +294,7 @@ class PositionEncodingGenerator(Layer):
     Example:
 
     >>> peg = keras_vt.layers.PositionEncodingGenerator(num_prefix_tokens=1)
-    >>> peg(np.zeros((2, 1 + 14 * 14, 192)), grid=(14, 14)).shape
+    >>> tuple(peg(np.zeros((2, 1 + 14 * 14, 192)), grid=(14, 14)).shape)
     (2, 197, 192)
     """
 

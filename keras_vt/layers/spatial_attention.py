@@ -33,7 +33,7 @@ class SpatialSoftAttention(Layer):
 
     >>> layer = SpatialSoftAttention(units=16)
     >>> context, alpha = layer(np.random.rand(2, 7, 7, 32), np.random.rand(2, 10))
-    >>> context.shape, alpha.shape
+    >>> tuple(context.shape), tuple(alpha.shape)
     ((2, 32), (2, 7, 7))
     """
 
@@ -109,7 +109,7 @@ class SpatialHardAttention(SpatialSoftAttention):
     >>> layer = SpatialHardAttention(units=16, seed=0)
     >>> context, alpha, sample = layer(np.random.rand(2, 49, 32), np.random.rand(2, 10),
     ...                                training=True)
-    >>> sample.shape   # one-hot location per example
+    >>> tuple(sample.shape)   # one-hot location per example
     (2, 49)
     """
 

@@ -27,7 +27,7 @@ class TextEmbedding(Layer):
     Example:
 
     >>> layer = keras_vt.layers.TextEmbedding(100, max_length=16, hidden_dim=8)
-    >>> layer(np.array([[2, 5, 7, 3]])).shape
+    >>> tuple(layer(np.array([[2, 5, 7, 3]])).shape)
     (1, 4, 8)
     """
 

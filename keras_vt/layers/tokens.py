@@ -24,7 +24,7 @@ class ClassToken(Layer):
     Example:
 
     >>> layer = keras_vt.layers.ClassToken(num_tokens=2)
-    >>> layer(np.zeros((4, 196, 192))).shape
+    >>> tuple(layer(np.zeros((4, 196, 192))).shape)
     (4, 198, 192)
     """
 

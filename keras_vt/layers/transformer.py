@@ -37,7 +37,7 @@ class DropPath(Layer):
     Example:
 
     >>> layer = keras_vt.layers.DropPath(0.1)
-    >>> layer(np.ones((4, 10, 8)), training=True).shape
+    >>> tuple(layer(np.ones((4, 10, 8)), training=True).shape)
     (4, 10, 8)
     """
 
@@ -70,7 +70,7 @@ class MLP(Layer):
 
     Example:
 
-    >>> keras_vt.layers.MLP(768)(np.zeros((2, 197, 192))).shape
+    >>> tuple(keras_vt.layers.MLP(768)(np.zeros((2, 197, 192))).shape)
     (2, 197, 192)
     """
 
@@ -136,13 +136,13 @@ class TransformerBlock(AttentionLayer):
     Example:
 
     >>> block = keras_vt.layers.TransformerBlock(num_heads=3, mlp_dim=768)
-    >>> block(np.zeros((2, 197, 192))).shape
+    >>> tuple(block(np.zeros((2, 197, 192))).shape)
     (2, 197, 192)
     >>> bert = keras_vt.layers.TransformerBlock(4, 64, norm="post", layer_norm_epsilon=1e-12)
-    >>> bert(np.zeros((2, 9, 32)), mask=np.ones((2, 9), bool)).shape
+    >>> tuple(bert(np.zeros((2, 9, 32)), mask=np.ones((2, 9), bool)).shape)
     (2, 9, 32)
     >>> cross = keras_vt.layers.TransformerBlock(1, 32, attention="cross")
-    >>> cross(np.zeros((2, 9, 16)), context=np.zeros((2, 4, 16))).shape
+    >>> tuple(cross(np.zeros((2, 9, 16)), context=np.zeros((2, 4, 16))).shape)
     (2, 9, 16)
     """
 

@@ -55,7 +55,7 @@ class SinusoidalPositions(Layer):
     Example:
 
     >>> layer = keras_vt.models.av_align.SinusoidalPositions()
-    >>> layer(np.zeros((2, 7, 16))).shape
+    >>> tuple(layer(np.zeros((2, 7, 16))).shape)
     (2, 7, 16)
     """
 
@@ -88,7 +88,7 @@ class MergeFrames(Layer):
 
     Example:
 
-    >>> keras_vt.models.av_align.MergeFrames()(np.zeros((2, 3, 8, 8, 1))).shape
+    >>> tuple(keras_vt.models.av_align.MergeFrames()(np.zeros((2, 3, 8, 8, 1))).shape)
     (6, 8, 8, 1)
     """
 
@@ -105,7 +105,7 @@ class SplitFrames(Layer):
 
     Example:
 
-    >>> keras_vt.models.av_align.SplitFrames()([np.zeros((6, 4)), np.zeros((2, 3, 8))]).shape
+    >>> tuple(keras_vt.models.av_align.SplitFrames()([np.zeros((6, 4)), np.zeros((2, 3, 8))]).shape)
     (2, 3, 4)
     """
 
@@ -125,7 +125,7 @@ class ZeroFeatures(Layer):
 
     Example:
 
-    >>> float(keras_vt.models.av_align.ZeroFeatures()(np.ones((1, 3, 2))).sum())
+    >>> float(keras.ops.sum(keras_vt.models.av_align.ZeroFeatures()(np.ones((1, 3, 2)))))
     0.0
     """
 
@@ -166,7 +166,7 @@ class AlignmentAttention(layers.MultiHeadCrossAttention):
     Example:
 
     >>> layer = keras_vt.models.av_align.AlignmentAttention(num_heads=1)
-    >>> layer(np.zeros((2, 7, 8)), context=np.zeros((2, 5, 8))).shape
+    >>> tuple(layer(np.zeros((2, 7, 8)), context=np.zeros((2, 5, 8))).shape)
     (2, 7, 8)
     """
 
@@ -281,7 +281,7 @@ class AVAlign(FunctionalModel):
     >>> inputs, labels = keras_vt.data.make_audio_visual(4, seed=0)
     >>> model = keras_vt.create_model("av_align_tiny", head="frame", au_loss=True)
     >>> outputs = model(inputs)
-    >>> outputs["logits"].shape, outputs["au"].shape
+    >>> tuple(outputs["logits"].shape), tuple(outputs["au"].shape)
     ((4, 47, 9), (4, 36, 2))
     >>> model.compile(optimizer="adam")
     >>> history = model.fit(inputs, labels, batch_size=4, epochs=1, verbose=0)

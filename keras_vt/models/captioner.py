@@ -94,7 +94,7 @@ class ShowAttendTellDecoder(Layer):
     >>> decoder = ShowAttendTellDecoder(vocabulary_size=12, embed_dim=8, hidden_dim=8,
     ...                                 attention_dim=8, max_length=4, start_id=1, end_id=2)
     >>> ids, maps = decoder(np.zeros((2, 3, 3, 5)), return_attention_scores=True)
-    >>> ids.shape, maps.shape
+    >>> tuple(ids.shape), tuple(maps.shape)
     ((2, 4), (2, 1, 4, 9))
     """
 
@@ -557,7 +557,7 @@ class ShowAttendTell(FunctionalModel):
 
         >>> model = keras_vt.create_model("show_attend_tell", tiny=True)
         >>> images = np.zeros((1, model.image_size, model.image_size, 3), "float32")
-        >>> model.score(images, model.tokenize(["a red star"])).shape
+        >>> tuple(model.score(images, model.tokenize(["a red star"])).shape)
         (1, 9)
         """
         features = self.encoder_model(ops.convert_to_tensor(images, "float32"), training=False)

@@ -22,7 +22,7 @@ class CLIPVisionTransformer(FunctionalModel):
 
     >>> tower = keras_vt.models.clip.CLIPVisionTransformer(
     ...     image_size=32, patch_size=8, width=64, depth=2, num_heads=2, embed_dim=16)
-    >>> tower(np.zeros((2, 32, 32, 3))).shape
+    >>> tuple(tower(np.zeros((2, 32, 32, 3))).shape)
     (2, 16)
     """
 
@@ -115,7 +115,7 @@ class CLIPModifiedResNet(FunctionalModel):
 
     >>> tower = keras_vt.models.clip.CLIPModifiedResNet(
     ...     image_size=64, stage_depths=(1, 1, 1, 1), width=8, num_heads=2, embed_dim=16)
-    >>> tower(np.zeros((2, 64, 64, 3))).shape
+    >>> tuple(tower(np.zeros((2, 64, 64, 3))).shape)
     (2, 16)
     """
 

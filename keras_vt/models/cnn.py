@@ -259,11 +259,11 @@ class ResNet(FunctionalModel):
     Example:
 
     >>> model = keras_vt.create_model("resnet18", num_classes=10, image_size=64)
-    >>> model(np.zeros((2, 64, 64, 3), "float32")).shape
+    >>> tuple(model(np.zeros((2, 64, 64, 3), "float32")).shape)
     (2, 10)
     >>> model = ResNet(depths=(1, 1), block="basic", widths=(8, 16), stem="small",
     ...                num_classes=3, image_size=32)
-    >>> model(np.zeros((1, 32, 32, 3), "float32")).shape
+    >>> tuple(model(np.zeros((1, 32, 32, 3), "float32")).shape)
     (1, 3)
 
     The output of every block is a named layer (`"layer{stage}_{block}_out"`, stages counted from

@@ -63,7 +63,7 @@ def linear_head(num_classes, initializer=None, dtype=None, name="head"):
 
     Example:
 
-    >>> keras_vt.models.common.linear_head(10)(np.zeros((2, 32))).shape
+    >>> tuple(keras_vt.models.common.linear_head(10)(np.zeros((2, 32))).shape)
     (2, 10)
     """
     return keras.layers.Dense(

@@ -52,7 +52,7 @@ class CPVT(VisionTransformer):
     Example:
 
     >>> model = keras_vt.create_model("cpvt_tiny", tiny=True, num_classes=10)
-    >>> model(np.zeros((2, 32, 32, 3))).shape, model(np.zeros((2, 48, 40, 3))).shape
+    >>> tuple(model(np.zeros((2, 32, 32, 3))).shape), tuple(model(np.zeros((2, 48, 40, 3))).shape)
     ((2, 10), (2, 10))
     """
 

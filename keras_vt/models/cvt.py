@@ -77,7 +77,7 @@ class CvT(FunctionalModel):
     Example:
 
     >>> model = keras_vt.create_model("cvt_13", tiny=True, num_classes=10)
-    >>> model(np.zeros((2, 64, 64, 3))).shape, model(np.zeros((2, 48, 80, 3))).shape
+    >>> tuple(model(np.zeros((2, 64, 64, 3))).shape), tuple(model(np.zeros((2, 48, 80, 3))).shape)
     ((2, 10), (2, 10))
     """
 

@@ -57,7 +57,7 @@ class DeiT(VisionTransformer):
     Example:
 
     >>> model = keras_vt.create_model("deit_tiny_patch16_224", tiny=True, num_classes=10)
-    >>> model(np.zeros((2, 32, 32, 3))).shape
+    >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
     (2, 10)
     """
 
@@ -97,9 +97,9 @@ class DistilledDeiT(AuxiliaryHeads, DeiT):
 
     >>> model = keras_vt.create_model("deit_tiny_distilled_patch16_224", tiny=True,
     ...                               num_classes=10)
-    >>> model(np.zeros((2, 32, 32, 3))).shape
+    >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
     (2, 10)
-    >>> [t.shape for t in model(np.zeros((2, 32, 32, 3)), training=True)]
+    >>> [tuple(t.shape) for t in model(np.zeros((2, 32, 32, 3)), training=True)]
     [(2, 10), (2, 10)]
     """
 

@@ -344,7 +344,7 @@ class VisionTransformer(FunctionalModel):
     Example:
 
     >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, num_classes=10)
-    >>> model(np.zeros((2, 32, 32, 3))).shape
+    >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
     (2, 10)
     >>> keras_vt.create_model("vit_tiny_patch16_224", tiny=True, positions="sincos").count_params()
     74792

@@ -96,7 +96,7 @@ def masked_mean_pool(features, mask):
 
     Example:
 
-    >>> x = np.array([[[1.0, 5.0], [3.0, 9.0]]], "float32")
+    >>> x = keras.ops.convert_to_tensor([[[1.0, 5.0], [3.0, 9.0]]])
     >>> keras.ops.convert_to_numpy(
     ...     keras_vt.models.mmt.masked_mean_pool(x, np.array([[True, True]]))).tolist()
     [[2.0, 7.0]]
@@ -137,7 +137,7 @@ def mixture_similarity(text_embeddings, text_weights, video_embeddings, availabl
 
     >>> t = np.ones((2, 3, 4)) / 2.0
     >>> w = np.full((2, 3), 1 / 3)
-    >>> keras_vt.models.mmt.mixture_similarity(t, w, t).shape
+    >>> tuple(keras_vt.models.mmt.mixture_similarity(t, w, t).shape)
     (2, 2)
     """
     cosines = ops.einsum("ced,ved->cve", text_embeddings, video_embeddings)
@@ -406,7 +406,7 @@ class MMT(InputsOnly, FunctionalModel):
     >>> inputs, captions = keras_vt.data.make_video_captions(4)
     >>> model = keras_vt.create_model("mmt_tiny")
     >>> ids = keras_vt.data.VideoCaptionTokenizer(model.context_length)(captions)
-    >>> tuple(model.encode_video(inputs).shape), model.similarity(inputs, ids).shape
+    >>> tuple(model.encode_video(inputs).shape), tuple(model.similarity(inputs, ids).shape)
     ((4, 4, 32), (4, 4))
     >>> model.compile(optimizer="adam")
     >>> history = model.fit({**inputs, "caption_ids": ids}, batch_size=4, verbose=0)

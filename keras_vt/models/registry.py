@@ -119,7 +119,7 @@ def create_model(name, weights=None, tiny=False, **overrides):
     Example:
 
     >>> model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True, num_classes=10)
-    >>> model(np.zeros((1, 32, 32, 3))).shape
+    >>> tuple(model(np.zeros((1, 32, 32, 3))).shape)
     (1, 10)
     """
     from keras_vt.layers import checks

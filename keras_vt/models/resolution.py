@@ -52,7 +52,7 @@ def resize(model, image_size, interpolation="bicubic", antialias=None):
     Example:
 
     >>> model = keras_vt.create_model("deit_base_distilled_patch16_224", tiny=True)
-    >>> keras_vt.models.resize(model, 64).get_layer("pos_embed").embeddings.shape
+    >>> tuple(keras_vt.models.resize(model, 64).get_layer("pos_embed").embeddings.shape)
     (1, 18, 32)
     """
     if not isinstance(model, keras.Model):

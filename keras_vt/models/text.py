@@ -49,7 +49,7 @@ class BertEncoder(FunctionalModel):
     >>> out = bert({"token_ids": np.array([[2, 7, 9, 3, 0]]),
     ...             "segment_ids": np.zeros((1, 5), "int32"),
     ...             "padding_mask": np.array([[1, 1, 1, 1, 0]], bool)})
-    >>> out["sequence_output"].shape, out["pooled_output"].shape
+    >>> tuple(out["sequence_output"].shape), tuple(out["pooled_output"].shape)
     ((1, 5, 16), (1, 16))
     """
 

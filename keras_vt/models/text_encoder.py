@@ -52,7 +52,7 @@ class EndTokenPooling(Layer):
     Example:
 
     >>> pool = keras_vt.models.text_encoder.EndTokenPooling()
-    >>> pool([np.ones((2, 5, 8)), np.array([[3, 1, 9, 0, 0], [3, 9, 0, 0, 0]])]).shape
+    >>> tuple(pool([np.ones((2, 5, 8)), np.array([[3, 1, 9, 0, 0], [3, 9, 0, 0, 0]])]).shape)
     (2, 8)
     """
 
@@ -87,7 +87,7 @@ class CLIPTextEncoder(FunctionalModel):
 
     >>> tower = keras_vt.models.text_encoder.CLIPTextEncoder(
     ...     context_length=8, vocabulary_size=100, width=32, depth=2, num_heads=2, embed_dim=16)
-    >>> tower(np.array([[98, 5, 6, 99, 0, 0, 0, 0]])).shape
+    >>> tuple(tower(np.array([[98, 5, 6, 99, 0, 0, 0, 0]])).shape)
     (1, 16)
     """
 
