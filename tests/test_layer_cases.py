@@ -70,6 +70,13 @@ CASES = {
         (2, 5, 8),
         dict(call_kwargs=dict(grid=(2, 2)), expected_num_trainable_weights=2),
     ),
+    "DepthwiseConv2D": (
+        layers.DepthwiseConv2D,
+        dict(kernel_size=3, strides=2, padding="same", implementation="shifts"),
+        FEATURE_MAP,
+        (2, 3, 3, 8),
+        dict(expected_num_trainable_weights=2),
+    ),
     "MultiHeadSelfAttention": (
         layers.MultiHeadSelfAttention,
         dict(num_heads=2),

@@ -6,6 +6,7 @@ from keras import ops
 IMPLEMENTATIONS = ("auto", "conv", "shifts")
 
 
+@keras.saving.register_keras_serializable(package="keras_vt")
 class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """`keras.layers.DepthwiseConv2D` (same arguments, weights and outputs) with a second way to
     compute it: a sum of `k * k` shifted, per-channel-scaled copies of the input.

@@ -101,6 +101,7 @@ def masked_mean_pool(features, mask):
     ...     keras_vt.models.mmt.masked_mean_pool(x, np.array([[True, True]]))).tolist()
     [[2.0, 7.0]]
     """
+    features = ops.convert_to_tensor(features)
     weights = ops.expand_dims(ops.cast(mask, features.dtype), -1)
     total = ops.sum(features * weights, axis=1)
     return total / ops.maximum(ops.sum(weights, axis=1), ops.cast(1.0, features.dtype))
