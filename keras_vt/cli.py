@@ -260,7 +260,7 @@ def build_parser():
         "--data", default="shapes", help="'shapes' (built-in) or a folder of class folders"
     )
     p.add_argument("--image-size", type=int, default=None, help="input side (default: model's)")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the training images")
+    p.add_argument("--epochs", type=int, default=14, help="passes over the training images")
     p.add_argument("--batch-size", type=int, default=64, help="images per optimiser step")
     p.add_argument(
         "--learning-rate", type=float, default=2e-3, help="peak learning rate (AdamW, cosine)"

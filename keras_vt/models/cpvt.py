@@ -110,37 +110,24 @@ register(
 )
 # The same with a convolutional stem (32 and 64 wide at stride 2, 64 at stride 1, then 1x1):
 # it learns the shapes far faster than 4x4 patches (the explorer's embedded model).
-register(
-    "cpvt_mini_convstem_32_gap",
-    CPVT,
-    family="cpvt",
-    config=dict(
-        image_size=32,
-        patch_size=4,
-        stem=(32, 64, 64),
-        hidden_dim=64,
-        depth=4,
-        num_heads=4,
-        mlp_dim=128,
-        pooling="gap",
-    ),
-    tiny=dict(CPVT_TINY, patch_size=4, stem=(4, 8)),
+_CONVSTEM_32 = dict(
+    image_size=32,
+    patch_size=4,
+    stem=(32, 64, 64),
+    hidden_dim=64,
+    depth=4,
+    num_heads=4,
+    mlp_dim=128,
+    pooling="gap",
 )
+_CONVSTEM_TINY = dict(CPVT_TINY, patch_size=4, stem=(4, 8))
+register("cpvt_mini_convstem_32_gap", CPVT, family="cpvt", config=_CONVSTEM_32, tiny=_CONVSTEM_TINY)
 # Two blocks instead of four: about half the cost of a step, and on the built-in shapes it learns
 # as fast per epoch, so it gets more epochs in the same time: `keras-vt train`'s default.
 register(
     "cpvt_nano_convstem_32_gap",
     CPVT,
     family="cpvt",
-    config=dict(
-        image_size=32,
-        patch_size=4,
-        stem=(32, 64, 64),
-        hidden_dim=64,
-        depth=2,
-        num_heads=4,
-        mlp_dim=128,
-        pooling="gap",
-    ),
-    tiny=dict(CPVT_TINY, patch_size=4, stem=(4, 8)),
+    config=dict(_CONVSTEM_32, depth=2),
+    tiny=_CONVSTEM_TINY,
 )
