@@ -251,13 +251,16 @@ def build_parser():
 
     p = _subparser(sub, "train", "train a model on built-in data or an image folder")
     p.add_argument(
-        "model", nargs="?", default="cpvt_mini_convstem_32_gap", help="registered model name"
+        "model",
+        nargs="?",
+        default="cpvt_nano_convstem_32_gap",
+        help="registered model name (the default: a two-block CPVT-GAP with a convolutional stem)",
     )
     p.add_argument(
         "--data", default="shapes", help="'shapes' (built-in) or a folder of class folders"
     )
     p.add_argument("--image-size", type=int, default=None, help="input side (default: model's)")
-    p.add_argument("--epochs", type=int, default=6, help="passes over the training images")
+    p.add_argument("--epochs", type=int, default=14, help="passes over the training images")
     p.add_argument("--batch-size", type=int, default=64, help="images per optimiser step")
     p.add_argument(
         "--learning-rate", type=float, default=2e-3, help="peak learning rate (AdamW, cosine)"

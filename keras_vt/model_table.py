@@ -41,6 +41,7 @@ MODELS = {
     "cpvt_base_gap": (86423272, 224, "cpvt"),
     "cpvt_mini_convstem_32_gap": (260296, 32, "cpvt"),
     "cpvt_mini_patch4_32_gap": (202792, 32, "cpvt"),
+    "cpvt_nano_convstem_32_gap": (193352, 32, "cpvt"),
     "cpvt_small": (21978856, 224, "cpvt"),
     "cpvt_small_gap": (21978472, 224, "cpvt"),
     "cpvt_tiny": (5681512, 224, "cpvt"),

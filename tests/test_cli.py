@@ -47,13 +47,15 @@ def test_train_on_shapes_saves_a_loadable_model(tmp_path, capsys):
 
 
 def test_quick_start_default_trains_the_conv_stem_cpvt(tmp_path, capsys):
-    """`keras-vt train` with its defaults trains the convolutional-stem CPVT (here cut to one
-    block on 64 images); its BatchNorm statistics are saved and loaded with it."""
-    assert cli.build_parser().parse_args(["train"]).model == "cpvt_mini_convstem_32_gap"
+    """`keras-vt train` with its defaults trains the two-block convolutional-stem CPVT (here cut
+    to one block on 64 images); its BatchNorm statistics are saved and loaded with it."""
+    defaults = cli.build_parser().parse_args(["train"])
+    assert defaults.model == "cpvt_nano_convstem_32_gap"
+    assert keras_vt.models.get_spec(defaults.model).config["depth"] == 2
     path = tmp_path / "quick.keras"
     argv = ["train", "--epochs", "1", "--num-images", "64", "--output", str(path)]
     assert cli.main(argv + ["--set", "depth=1"]) == 0
-    assert "cpvt_mini_convstem_32_gap" in capsys.readouterr().out
+    assert "cpvt_nano_convstem_32_gap" in capsys.readouterr().out
     model = keras.saving.load_model(path)
     assert model.stem == (32, 64, 64) and model.depth == 1
     moving = [w for w in model.non_trainable_weights if "moving_variance" in w.path]
