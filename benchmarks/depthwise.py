@@ -13,6 +13,7 @@ Keras' `jit_compile="auto"` gives on CPU) and XLA are timed; on PyTorch eager.
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,13 @@ def compiled(fn):
     return {"": fn}
 
 
-def layer_rows(batch, rounds):
+def _run(fn, x):
     import keras
 
+    return keras.ops.convert_to_numpy(fn(x))
+
+
+def layer_rows(batch, rounds):
     from keras_vt.layers import DepthwiseConv2D
 
     rows = []
@@ -57,9 +62,7 @@ def layer_rows(batch, rounds):
             layer.build(x.shape)
             layer.implementation = implementation
             for suffix, fn in compiled(layer.call).items():
-                fns[implementation + suffix] = (lambda f: lambda: keras.ops.convert_to_numpy(f(x)))(
-                    fn
-                )
+                fns[implementation + suffix] = partial(_run, fn, x)
         times = interleaved_times(fns, rounds, progress=False)
         row = {"shape": f"{batch}x{side}x{side}x{width}, stride {stride}"}
         row.update({name: summarize(t)["median"] * 1e3 for name, t in times.items()})
@@ -69,36 +72,30 @@ def layer_rows(batch, rounds):
 
 
 def model_rows(batch, rounds):
-
     import keras_vt
     from keras_vt.layers import DepthwiseConv2D
 
-    # Two models with the same weights, one per way, so that interleaving never retraces.
-    model = keras_vt.create_model("cvt_13")
-    x = np.random.default_rng(0).normal(size=(batch, 224, 224, 3)).astype("float32")
-    convs = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, DepthwiseConv2D)
-    ]
+    def built(implementation, weights=None):
+        model = keras_vt.create_model("cvt_13")
+        if weights is not None:
+            model.set_weights(weights)
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, DepthwiseConv2D):
+                layer.implementation = implementation
+        return model
 
-    twin = keras_vt.create_model("cvt_13")
-    twin.set_weights(model.get_weights())
-    for layer in twin._flatten_layers(include_self=False):
-        if isinstance(layer, DepthwiseConv2D):
-            layer.implementation = "shifts"
-    for layer in convs:
-        layer.implementation = "conv"
-    fns = {
-        "conv": lambda: model.predict_on_batch(x),
-        "shifts": lambda: twin.predict_on_batch(x),
-    }
+    # One model per way, same weights, so that interleaving never retraces.
+    conv = built("conv")
+    shifts = built("shifts", conv.get_weights())
+    x = np.random.default_rng(0).normal(size=(batch, 224, 224, 3)).astype("float32")
+    fns = {"conv": lambda: conv.predict_on_batch(x), "shifts": lambda: shifts.predict_on_batch(x)}
     difference = float(np.abs(fns["conv"]() - fns["shifts"]()).max())
     times = interleaved_times(fns, rounds, progress=False)
     row = {"model": f"cvt_13, batch {batch}, 224 px", "max |logit difference|": difference}
     for name, t in times.items():
-        row[f"{name} ms"] = summarize(t)["median"] * 1e3
-        row[f"{name} images/s"] = batch / summarize(t)["median"]
+        median = summarize(t)["median"]
+        row[f"{name} ms"] = median * 1e3
+        row[f"{name} images/s"] = batch / median
     print(row, flush=True)
     return [row]
 

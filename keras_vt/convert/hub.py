@@ -2,8 +2,8 @@
 
 The download goes through `huggingface_hub` (its cache, `HF_HUB_OFFLINE` / `local_files_only`,
 revisions, the token from `HF_TOKEN` or the user's login, `HF_ENDPOINT` for a mirror, its progress
-bars); only configuration files and safetensors weights are fetched, so a repository that holds nothing but a pickled
-`pytorch_model.bin` is refused without being downloaded or unpickled. The architecture comes from
+bars); only configuration files and safetensors weights are fetched, so a repository that holds
+nothing but a pickled `pytorch_model.bin` is refused without being downloaded or unpickled. The architecture comes from
 `config.json` (`model_type` for Hugging Face repositories; timm repositories hold a timm state
 dict) and the weights go through the same strict conversion as local checkpoints
 (`convert_checkpoint`). The converted model is cached beside the download, in

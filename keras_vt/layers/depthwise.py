@@ -13,7 +13,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     XLA on CPU lowers a grouped convolution (`feature_group_count = channels`) to a slow generic
     loop: for CvT's q/k/v projections (3x3, 64-384 channels) the shifted sum, which XLA fuses into
-    one elementwise loop, measured 10-150x faster on JAX (`benchmarks/depthwise.py`). TensorFlow
+    one elementwise loop, measured 8-35x faster on JAX (`benchmarks/depthwise.py`). TensorFlow
     without XLA and PyTorch run their own depthwise kernels, which are fast.
 
     Args:
