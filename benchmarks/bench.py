@@ -10,7 +10,8 @@ In one run, with random weights, on this machine's CPU:
     - keras (keras_vt, keras-hub): float32 with XLA on TensorFlow and JAX, eager on PyTorch;
       bfloat16 = `dtype="bfloat16"` (weights and activations), TensorFlow *without* XLA (oneDNN's
       bfloat16 kernels; XLA on CPU does not use the bf16 units), XLA on JAX, eager on PyTorch;
-      int8 = `keras_vt.precision.quantize` (Keras int8 + torch's CPU int8 matmul) for keras_vt,
+      int8 = `keras_vt.precision.quantize` (Keras int8 + torch's CPU int8 matmul; on PyTorch with
+      `compile=True`, each int8 Dense one compiled kernel) for keras_vt,
       `Model.quantize("int8")` for keras-hub; training in float32 and `mixed_bfloat16`;
     - Hugging Face: float32, `model.to(torch.bfloat16)`, `torch.ao` dynamic int8 of every
       `nn.Linear`; eval mode under `torch.inference_mode()`; training in float32 and under
@@ -205,12 +206,16 @@ def worker_keras(args):
         if args.library == "keras_vt":
             import keras_vt
 
-            keras_vt.precision.quantize(model)
+            keras_vt.precision.quantize(model, compile=args.backend == "torch")
         else:
             model.quantize("int8")
     jit = keras_jit(args.backend, precision)
     model.compile(jit_compile=jit)
-    result["setting"] = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}"
+    fused = precision == "int8" and args.library == "keras_vt" and args.backend == "torch"
+    result["setting"] = (
+        f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}"
+        + (", int8 Dense compiled (quantize(compile=True))" if fused else "")
+    )
     x = batch_inputs(kind, args.batch)
     result["inference"] = time_calls(
         lambda: model.predict_on_batch(x), args.warmup, args.repeats, f"{args.tag} inference"
@@ -424,7 +429,12 @@ def jobs(args):
             for library in MODELS[key][1]:
                 if library not in args.libraries:
                     continue
-                for backend in ("torch",) if library == "hf" else args.backends:
+                backends = args.backends
+                if library == "hf":
+                    backends = ("torch",)
+                elif library == "keras_hub":
+                    backends = [b for b in args.backends if b in args.hub_backends]
+                for backend in backends:
                     yield library, backend, key, precision
 
 
@@ -579,6 +589,12 @@ def parse_args(argv=None):
     p.add_argument(
         "--libraries", default="keras_vt,keras_hub,hf", help="comma-separated libraries to compare"
     )
+    p.add_argument(
+        "--hub-backends",
+        default="tensorflow",
+        help="Keras backends keras-hub runs on (its fastest at every precision in earlier runs: "
+        "TensorFlow; see benchmarks/results/bench_vit_b16.md and throughput.md)",
+    )
     p.add_argument("--batch", type=int, default=8, help="images (or captions) per call")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")
     p.add_argument("--repeats", type=int, default=5, help="timed inference calls")
@@ -597,12 +613,13 @@ def parse_args(argv=None):
         ("models", MODELS),
         ("precisions", PRECISIONS),
         ("backends", BACKENDS),
+        ("hub_backends", BACKENDS),
         ("libraries", ("keras_vt", "keras_hub", "hf")),
     ):
         values = [v for v in getattr(args, name).split(",") if v]
         unknown = [v for v in values if v not in allowed]
         if unknown and not args.worker:
-            p.error(f"--{name}: unknown {unknown}; expected some of {list(allowed)}")
+            p.error(f"--{name.replace('_', '-')}: unknown {unknown}; expected some of {list(allowed)}")
         setattr(args, name, values)
     for name in ("batch", "repeats", "threads", "matmul_size"):
         if getattr(args, name) < 1:

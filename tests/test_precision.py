@@ -99,6 +99,48 @@ def test_int8_matmul_is_exact_and_used():
     assert keras.ops.matmul(a.float(), b.float()).dtype == torch.float32  # others untouched
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is PyTorch's")
+def test_compiled_int8_dense_follows_keras_int8():
+    """`quantize(model, compile=True)`: the compiled int8 Dense path is taken at inference and
+    gives Keras' int8 outputs up to a rounding step; training keeps Keras' own path."""
+    from keras.src.layers.core.dense import Dense
+    from torch._dynamo.utils import counters
+
+    keras_call = Dense._int8_call
+    try:
+        check_compiled_int8_dense(counters)
+    finally:
+        Dense._int8_call = keras_call  # the patch is process-wide: later tests get Keras' path
+
+
+def check_compiled_int8_dense(counters):
+    keras.utils.set_random_seed(0)
+    model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    x = np.random.default_rng(0).uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32")
+    twin = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    twin.set_weights(model.get_weights())
+    keras_vt.precision.quantize(model)
+    eager = predict(model, x)  # before the patch: Keras' int8 path
+    graphs = counters["stats"]["unique_graphs"]
+    keras_vt.precision.quantize(twin, compile=True)
+    compiled = predict(twin, x)
+    assert counters["stats"]["unique_graphs"] > graphs, "the compiled path was not taken"
+    assert relative_error(compiled, eager) < 0.02, relative_error(compiled, eager)
+    graphs = counters["stats"]["unique_graphs"]
+    twin(x, training=True)  # gradients enabled: Keras' path, nothing compiled
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_compile_is_checked():
+    model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    with pytest.raises(ValueError, match="Expected compile to be True or False, got compile='yes'"):
+        keras_vt.precision.quantize(model, compile="yes")
+    if keras.backend.backend() != "torch":
+        with pytest.raises(ValueError, match="got compile=True: .*jit_compile=True"):
+            keras_vt.precision.quantize(model, compile=True)
+        assert keras_vt.precision.compile_int8_dense() is False
+
+
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="SavedModel export: TF and JAX")
 def test_int8_model_exports():
     import tensorflow as tf
