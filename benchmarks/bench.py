@@ -47,7 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import set_threads, time_calls  # noqa: E402
-from benchmarks.results_io import limit_cpus, provenance, write_json  # noqa: E402
+from benchmarks.results_io import (  # noqa: E402
+    footer,
+    limit_cpus,
+    provenance,
+    write_atomic,
+    write_json,
+)
 
 BACKENDS = ("tensorflow", "jax", "torch")
 PRECISIONS = ("float32", "bfloat16", "int8")
@@ -212,9 +218,8 @@ def worker_keras(args):
     jit = keras_jit(args.backend, precision)
     model.compile(jit_compile=jit)
     fused = precision == "int8" and args.library == "keras_vt" and args.backend == "torch"
-    result["setting"] = (
-        f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}"
-        + (", int8 Dense compiled (quantize(compile=True))" if fused else "")
+    result["setting"] = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}" + (
+        ", int8 Dense compiled (quantize(compile=True))" if fused else ""
     )
     x = batch_inputs(kind, args.batch)
     result["inference"] = time_calls(
@@ -574,7 +579,142 @@ def report(args, results):
                 f" — keras_vt/HF = {libs['keras_vt']['inference'] / libs['hf']['inference']:.2f}x"
             )
         lines.append(f"- {key}: " + "; ".join(parts) + ratio)
-    return "\n".join(lines), {"rooflines": roof, "flops": flops, "best": summary}
+    table = goals(args, results)
+    if table:
+        lines += [
+            "",
+            "Issue 16's goals, from this run:",
+            "",
+            "| goal | measured | met |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {goal} | {measured} | {'yes' if met else 'no' if met is not None else 'n/a'} |"
+            for goal, measured, met in table
+        ]
+    return "\n".join(lines), {
+        "rooflines": roof,
+        "flops": flops,
+        "best": summary,
+        "goals": [{"goal": g, "measured": m, "met": ok} for g, m, ok in table],
+    }
+
+
+def goals(args, results):
+    """Issue 16's goals as (goal, what this run measured, met: True/False/None if not measured)."""
+
+    def rates(what, library=None, key=None, precision=None, backend=None):
+        """{(library, backend, key, precision): images/s of `what`} over the matching jobs."""
+        out = {}
+        for tag, result in results.items():
+            parts = tag.split("/")
+            if len(parts) != 4 or "error" in result or not result.get(what):
+                continue
+            wanted = (library, backend, key, precision)
+            if all(w is None or w == p for w, p in zip(wanted, parts[:4])):
+                out[tuple(parts)] = args.batch / result[what]["median"]
+        return out
+
+    def best(what, **where):
+        found = rates(what, **where)
+        if not found:
+            return None, None
+        tag = max(found, key=found.get)
+        return found[tag], f"{tag[3]} {tag[1]}"
+
+    def ratio(goal, mine, theirs, target):
+        (a, a_set), (b, b_set) = mine, theirs
+        if a is None or b is None:
+            return goal, "not measured in this run", None
+        return goal, f"{a:.2f} ({a_set}) / {b:.2f} ({b_set}) = {a / b:.2f}x", a / b >= target
+
+    out = []
+    if "vit_b16" in args.models:
+        mine = best("inference", library="keras_vt", key="vit_b16")
+        out.append(
+            ratio(
+                "ViT-B/16 inference, keras_vt best >= 1.1x HF best",
+                mine,
+                best("inference", library="hf", key="vit_b16"),
+                1.1,
+            )
+        )
+        out.append(
+            ratio(
+                "ViT-B/16 inference, keras_vt best >= 1.1x keras-hub best",
+                mine,
+                best("inference", library="keras_hub", key="vit_b16"),
+                1.1,
+            )
+        )
+        if mine[0] is not None:
+            precision = mine[1].split()[0]
+            on = rates("inference", library="keras_vt", key="vit_b16", precision=precision)
+            fast = {
+                t[1]: r
+                for t, r in on.items()
+                if r >= 1.1 * (best("inference", library="hf", key="vit_b16")[0] or 0)
+            }
+            out.append(
+                (
+                    f"ViT-B/16 best setting ({precision}) >= 1.1x HF best on two Keras backends",
+                    ", ".join(f"{t[1]} {r:.2f}" for t, r in sorted(on.items())),
+                    len(fast) >= 2,
+                )
+            )
+    for key in args.models:
+        if MODELS[key][2] != "image" or "int8" not in args.precisions:
+            continue
+        int8 = best("inference", library="keras_vt", key=key, precision="int8")
+        out.append(
+            ratio(
+                f"{key} int8 faster than keras_vt float32",
+                int8,
+                best("inference", library="keras_vt", key=key, precision="float32"),
+                1.0 + 1e-9,
+            )
+        )
+        if "hf" in MODELS[key][1]:
+            out.append(
+                ratio(
+                    f"{key} int8 >= 1.0x HF dynamic int8",
+                    int8,
+                    best("inference", library="hf", key=key, precision="int8"),
+                    1.0,
+                )
+            )
+    for key, name, target in (
+        ("vit_b16", "ViT-B/16 training step", 1.1),
+        ("deit_s_distilled", "DeiT-S distilled training step", 1.1),
+        ("clip_b32_image", "CLIP ViT-B/32 contrastive step", 1.1),
+    ):
+        if key in args.models:
+            out.append(
+                ratio(
+                    f"{name} >= {target}x HF best",
+                    best("training", library="keras_vt", key=key),
+                    best("training", library="hf", key=key),
+                    target,
+                )
+            )
+    if "cvt_13" in args.models:
+        hf = best("inference", library="hf", key="cvt_13", precision="float32")
+        for backend in args.backends:
+            out.append(
+                ratio(
+                    f"CvT-13 float32 on {backend} >= 1.0x HF float32",
+                    best(
+                        "inference",
+                        library="keras_vt",
+                        key="cvt_13",
+                        precision="float32",
+                        backend=backend,
+                    ),
+                    hf,
+                    1.0,
+                )
+            )
+    return out
 
 
 def parse_args(argv=None):
@@ -605,6 +745,11 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke run: batch 2, ViT-B/16 and CvT-13")
     p.add_argument("--output", default="bench", help="results/<output>.json and .md")
     p.add_argument("--verbose", action="store_true", help="show the workers' output")
+    p.add_argument(
+        "--report",
+        metavar="JSON",
+        help="write the markdown of an earlier run's results JSON again (no timing)",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("library", "backend", "model", "precision", "tag", "worker_output"):
         p.add_argument(f"--{hidden.replace('_', '-')}", help=argparse.SUPPRESS)
@@ -619,7 +764,9 @@ def parse_args(argv=None):
         values = [v for v in getattr(args, name).split(",") if v]
         unknown = [v for v in values if v not in allowed]
         if unknown and not args.worker:
-            p.error(f"--{name.replace('_', '-')}: unknown {unknown}; expected some of {list(allowed)}")
+            p.error(
+                f"--{name.replace('_', '-')}: unknown {unknown}; expected some of {list(allowed)}"
+            )
         setattr(args, name, values)
     for name in ("batch", "repeats", "threads", "matmul_size"):
         if getattr(args, name) < 1:
@@ -633,11 +780,31 @@ def parse_args(argv=None):
     return args
 
 
+def rewrite_report(path):
+    """Rebuilds `<results>.md` from `path`, a results JSON of this script, keeping its provenance."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"keras-vt bench: error: --report: no such file {str(path)!r}")
+    data = json.loads(path.read_text())
+    if "jobs" not in data or "settings" not in data:
+        raise SystemExit(
+            f"keras-vt bench: error: --report: {str(path)!r} is not a results file of this "
+            "benchmark (expected 'jobs' and 'settings')"
+        )
+    args = argparse.Namespace(**data["settings"])
+    markdown, _ = report(args, data["jobs"])
+    write_atomic(path.with_suffix(".md"), markdown.rstrip() + footer(data["provenance"]))
+    print(markdown)
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         run_worker(args)
         return 0
+    if args.report:
+        return rewrite_report(args.report)
     from tqdm import tqdm
 
     started = provenance()

@@ -61,3 +61,68 @@ def test_bad_arguments_are_rejected(bench, capsys):
         with pytest.raises(SystemExit):
             bench["parse_args"](argv)
     assert "--batch: expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_goals_are_judged_from_the_run(bench):
+    args = bench["parse_args"](["--models", "vit_b16,cvt_13", "--backends", "tensorflow,torch"])
+    job = lambda seconds, train=None: {  # noqa: E731
+        "inference": stats(seconds),
+        **({"training": stats(train)} if train else {}),
+        "peak_rss_mb": 1.0,
+    }
+    results = {
+        "keras_vt/torch/vit_b16/int8": job(0.5),  # 16 img/s
+        "keras_vt/tensorflow/vit_b16/int8": job(0.6),  # 13.3
+        "keras_vt/tensorflow/vit_b16/float32": job(1.0, train=4.0),  # 8, training 2
+        "keras_hub/tensorflow/vit_b16/float32": job(1.0),
+        "hf/torch/vit_b16/int8": job(0.8),  # 10
+        "hf/torch/vit_b16/bfloat16": job(1.0, train=8.0),  # training 1
+        "keras_vt/torch/cvt_13/float32": job(2.0),  # 4 img/s
+        "keras_vt/tensorflow/cvt_13/float32": job(1.0),  # 8
+        "hf/torch/cvt_13/float32": job(1.6),  # 5
+    }
+    table = {goal: (measured, met) for goal, measured, met in bench["goals"](args, results)}
+    assert table["ViT-B/16 inference, keras_vt best >= 1.1x HF best"] == (
+        "16.00 (int8 torch) / 10.00 (int8 torch) = 1.60x",
+        True,
+    )
+    assert table["ViT-B/16 best setting (int8) >= 1.1x HF best on two Keras backends"][1]
+    assert table["vit_b16 int8 >= 1.0x HF dynamic int8"][1]
+    assert table["ViT-B/16 training step >= 1.1x HF best"][0].endswith("= 2.00x")
+    assert table["CvT-13 float32 on torch >= 1.0x HF float32"] == (
+        "4.00 (float32 torch) / 5.00 (float32 torch) = 0.80x",
+        False,
+    )
+    assert table["CvT-13 float32 on tensorflow >= 1.0x HF float32"][1]
+    assert table["cvt_13 int8 >= 1.0x HF dynamic int8"] == ("not measured in this run", None)
+
+
+def test_report_is_rewritten_from_a_results_file(bench, tmp_path, capsys):
+    args = bench["parse_args"](["--models", "vit_b16"])
+    data = {
+        "provenance": {
+            "date": "2026-12-03T00:00:00+00:00",
+            "machine": {"cpu": "CPU", "cpu_count": 2},
+            "load_average_start": [0.1],
+            "load_average_end": [0.2],
+            "command": "python benchmarks/bench.py",
+            "keras_backend": "tensorflow",
+        },
+        "jobs": {"hf/torch/vit_b16/float32": {"inference": stats(2.0), "peak_rss_mb": 5.0}},
+        "settings": vars(args),
+    }
+    path = tmp_path / "run.json"
+    path.write_text(__import__("json").dumps(data))
+    assert bench["main"](["--report", str(path)]) == 0
+    markdown = (tmp_path / "run.md").read_text()
+    assert "| vit_b16 | float32 | hf | torch | 4.00 | 1.00x |" in markdown
+    assert markdown.rstrip().endswith("(KERAS_BACKEND=tensorflow).")
+    with pytest.raises(SystemExit, match="--report: no such file"):
+        bench["main"](["--report", str(tmp_path / "missing.json")])
+
+
+def test_keras_hub_runs_on_its_fastest_backend_unless_asked(bench):
+    args = bench["parse_args"](["--models", "vit_b16", "--precisions", "float32"])
+    assert {j[1] for j in bench["jobs"](args) if j[0] == "keras_hub"} == {"tensorflow"}
+    args = bench["parse_args"](["--models", "vit_b16", "--hub-backends", "jax,torch"])
+    assert {j[1] for j in bench["jobs"](args) if j[0] == "keras_hub"} == {"jax", "torch"}
