@@ -62,3 +62,24 @@ def test_shifted_sum_trains_like_the_convolution():
         weights.append([keras.ops.convert_to_numpy(w) for w in model.weights])
     for conv, shifts in zip(*weights):
         np.testing.assert_allclose(shifts, conv, atol=1e-5)
+
+
+@pytest.mark.parametrize("implementation", ["conv", "shifts"])
+def test_batch_norm_folds_into_the_kernel(implementation):
+    """CvT's inference path: conv.convolve(x, folded kernel, bias) == BatchNorm(conv(x))."""
+    from keras_vt.layers.conv_projection import folded_batch_norm
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 8, 5)).astype("float32")
+    conv = DepthwiseConv2D(3, strides=2, use_bias=False, implementation=implementation)
+    norm = keras.layers.BatchNormalization(epsilon=1e-5)
+    conv.build(x.shape)
+    norm.build((None, None, None, 5))
+    conv.kernel.assign(rng.normal(size=(3, 3, 5, 1)).astype("float32"))
+    for variable, low in ((norm.gamma, -2), (norm.beta, -2), (norm.moving_mean, -1)):
+        variable.assign(rng.uniform(low, 2, size=5).astype("float32"))
+    norm.moving_variance.assign(rng.uniform(0.1, 3, size=5).astype("float32"))
+    reference = keras.ops.convert_to_numpy(norm(conv(x), training=False))
+    kernel, bias = folded_batch_norm(conv.kernel, norm, "float32")
+    folded = keras.ops.convert_to_numpy(conv.convolve(x, kernel, bias))
+    np.testing.assert_allclose(folded, reference, rtol=1e-5, atol=1e-5)

@@ -23,6 +23,25 @@ def _check_scale(scale):
     return float(scale)
 
 
+def folded_batch_norm(kernel, norm, dtype):
+    """(kernel, bias) of a depthwise convolution followed by inference-mode BatchNorm `norm`.
+
+    BatchNorm at inference is `(y - mean) / sqrt(var + eps) * gamma + beta`, per channel, so
+    `norm(conv(x, kernel)) == conv(x, kernel * s) + (beta - mean * s)` with
+    `s = gamma / sqrt(var + eps)`; computed in float32, returned in `dtype` (the convolution's
+    compute dtype).
+    """
+    variance = ops.cast(norm.moving_variance, "float32")
+    scale = ops.rsqrt(variance + norm.epsilon)
+    if norm.scale:
+        scale = scale * ops.cast(norm.gamma, "float32")
+    shift = -ops.cast(norm.moving_mean, "float32") * scale
+    if norm.center:
+        shift = shift + ops.cast(norm.beta, "float32")
+    folded = ops.cast(kernel, "float32") * ops.reshape(scale, (1, 1, -1, 1))
+    return ops.cast(folded, dtype), ops.cast(shift, dtype)
+
+
 @keras.saving.register_keras_serializable(package="keras_vt")
 class ConvProjectionAttention(AttentionLayer):
     """Multi-head self-attention whose queries, keys and values come from convolutions (CvT).
@@ -167,11 +186,15 @@ class ConvProjectionAttention(AttentionLayer):
         return self.scale
 
     def _project(self, name, fmap, prefix, training):
+        """Depthwise convolution + BatchNorm of the (padded) map, then the linear layer."""
         conv, norm = getattr(self, f"conv_{name}"), getattr(self, f"bn_{name}")
-        p = self.padding
-        if p:
-            fmap = ops.pad(fmap, [[0, 0], [p, p], [p, p], [0, 0]])
-        fmap = norm(conv(fmap), training=training)
+        if training and norm.trainable:
+            fmap = norm(conv(fmap), training=True)
+        else:
+            # Inference: the BatchNorm is affine, so it is folded into the convolution (one
+            # kernel and one add instead of a convolution and BatchNorm's element-wise passes).
+            kernel, bias = folded_batch_norm(conv.kernel, norm, conv.compute_dtype)
+            fmap = conv.convolve(fmap, kernel, bias)
         batch = ops.shape(fmap)[0]
         tokens = ops.reshape(fmap, (batch, -1, self.dim))
         if prefix is not None:
@@ -190,6 +213,9 @@ class ConvProjectionAttention(AttentionLayer):
             )
         prefix = x[:, : self.num_prefix_tokens] if self.num_prefix_tokens else None
         fmap = ops.reshape(x[:, self.num_prefix_tokens :], (batch, height, width, self.dim))
+        p = self.padding
+        if p:  # once for q, k and v (PyTorch's symmetric zero padding, whatever the stride)
+            fmap = ops.pad(fmap, [[0, 0], [p, p], [p, p], [0, 0]])
         query = self._project("query", fmap, prefix, training)
         key = self._project("key", fmap, prefix, training)
         value = self._project("value", fmap, prefix, training)

@@ -60,9 +60,32 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         return supported and self.implementation == "shifts"
 
     def call(self, inputs):
+        return self.activation(self.convolve(inputs, self.kernel, self.bias))
+
+    def convolve(self, inputs, kernel, bias=None):
+        """This layer's convolution with `kernel` (and `bias`, if not None) in place of its own
+        weights, without the activation: e.g. a kernel with a BatchNorm folded in (CvT)."""
+        inputs = ops.convert_to_tensor(inputs)
         height, width = inputs.shape[1], inputs.shape[2]
         if not self._uses_shifts() or height is None or width is None:
-            return super().call(inputs)  # the shifted sum needs a static grid (JAX always has it)
+            # The shifted sum needs a static grid (JAX always has it).
+            outputs = ops.depthwise_conv(
+                inputs,
+                kernel,
+                strides=self.strides,
+                padding=self.padding,
+                data_format=self.data_format,
+                dilation_rate=self.dilation_rate,
+            )
+        else:
+            outputs = self._shifted_sum(inputs, kernel, height, width)
+        if bias is not None:
+            if self.data_format == "channels_first":
+                bias = ops.reshape(bias, (-1, 1, 1))
+            outputs = outputs + bias
+        return outputs
+
+    def _shifted_sum(self, inputs, kernel, height, width):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         if self.padding == "same":
             pads = [_same_padding(height, kh, sh), _same_padding(width, kw, sw)]
@@ -74,11 +97,9 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
             for j in range(kw):
                 rows = slice(i, i + (out_h - 1) * sh + 1, sh)
                 cols = slice(j, j + (out_w - 1) * sw + 1, sw)
-                term = inputs[:, rows, cols] * self.kernel[i, j, :, 0]
+                term = inputs[:, rows, cols] * kernel[i, j, :, 0]
                 outputs = term if outputs is None else outputs + term
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
+        return outputs
 
 
 def _same_padding(size, kernel, stride):
