@@ -35,10 +35,7 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +43,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import set_threads, time_calls  # noqa: E402
-from benchmarks.results_io import (  # noqa: E402
-    footer,
-    limit_cpus,
-    provenance,
-    write_atomic,
-    write_json,
-)
+from benchmarks.harness import run_worker_process, set_threads, time_calls  # noqa: E402
+from benchmarks.results_io import footer, provenance, write_atomic, write_json  # noqa: E402
 
 BACKENDS = ("tensorflow", "jax", "torch")
 PRECISIONS = ("float32", "bfloat16", "int8")
@@ -401,7 +392,6 @@ def worker_flops(args):
 
 def run_worker(args):
     settings = set_threads(args.threads)
-    settings["cpu_affinity"] = limit_cpus(args.threads)
     if args.library == "matmul":
         result = worker_matmul(args)
     elif args.library == "flops":
@@ -469,24 +459,7 @@ def run_job(args, library, backend, key, precision):
     ):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     argv += ["--models", ",".join(args.models)]
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with tempfile.TemporaryDirectory() as tmp:
-        output = os.path.join(tmp, "result.json")
-        argv += ["--worker-output", output]
-        start = time.perf_counter()
-        proc = subprocess.run(
-            argv,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=None if args.verbose else subprocess.PIPE,
-            text=True,
-        )
-        if proc.returncode or not os.path.exists(output):
-            return {"error": f"exit {proc.returncode}: {(proc.stderr or '')[-2000:]}"}
-        result = json.loads(Path(output).read_text())
-    result["job_seconds"] = time.perf_counter() - start
-    return result
+    return run_worker_process(argv, backend, ROOT, verbose=args.verbose)
 
 
 def rate(batch, stats):

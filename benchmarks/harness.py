@@ -11,9 +11,13 @@ shared), and the load average recorded with the result.
     stats = time_calls(lambda: model(x), warmup=2, repeats=10)
 """
 
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -91,14 +95,62 @@ def set_threads(threads):
     """Thread settings for a worker, applied before its framework starts any pool; returns them.
 
     XLA on CPU has no thread-count flag (an `intra_op_parallelism_threads` entry in XLA_FLAGS is
-    ignored); limit JAX with `results_io.limit_cpus` instead.
+    ignored): JAX's pool follows the CPUs the process may run on, so the process is also pinned to
+    `threads` CPUs (`limit_cpus`), which limits every framework alike.
     """
     names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
     for name in names:
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     settings = {name: os.environ[name] for name in names + ("TF_NUM_INTEROP_THREADS",)}
+    settings["cpu_affinity"] = limit_cpus(threads)
     return settings
+
+
+def limit_cpus(threads):
+    """Pins this process (and the threads it starts later) to `threads` CPUs; returns them.
+
+    JAX/XLA on CPU has no thread-count setting: its Eigen pool is sized by the CPUs the process may
+    run on (`sched_getaffinity`), and XLA ignores other thread flags (`intra_op_parallelism_threads`
+    is not an XLA flag). Restricting the affinity before the framework starts its pools is what
+    limits it; it limits TensorFlow, PyTorch and numpy alike. Returns the CPU ids in use, or None
+    where the OS cannot set affinity (then only the environment variables apply).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    available = sorted(os.sched_getaffinity(0))
+    if threads < len(available):
+        os.sched_setaffinity(0, available[:threads])
+    return sorted(os.sched_getaffinity(0))
+
+
+def run_worker_process(argv, backend, root, verbose=False):
+    """Runs one benchmark worker in its own process and returns its JSON result.
+
+    `argv` (the worker's command line) gets `--worker-output <temporary file>` appended; the
+    process runs with `KERAS_BACKEND=backend` and `root` (the repository) first on PYTHONPATH, so
+    that the framework, its threads and its peak memory are its own. Returns the worker's result
+    with `job_seconds` (wall seconds of the whole process) added, or `{"error": "exit N: ..."}`
+    with the tail of its standard error when it failed.
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        output = os.path.join(tmp, "result.json")
+        start = time.perf_counter()
+        proc = subprocess.run(
+            list(argv) + ["--worker-output", output],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=None if verbose else subprocess.PIPE,
+            text=True,
+        )
+        if proc.returncode or not os.path.exists(output):
+            return {"error": f"exit {proc.returncode}: {(proc.stderr or '')[-3000:]}"}
+        result = json.loads(Path(output).read_text())
+    if isinstance(result, dict):
+        result["job_seconds"] = time.perf_counter() - start
+    return result
 
 
 def load_average():

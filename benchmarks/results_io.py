@@ -98,20 +98,3 @@ def write_atomic(path, text):
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
     temporary.write_text(text)
     os.replace(temporary, path)
-
-
-def limit_cpus(threads):
-    """Pins this process (and the threads it starts later) to `threads` CPUs; returns them.
-
-    JAX/XLA on CPU has no thread-count setting: its Eigen pool is sized by the CPUs the process may
-    run on (`sched_getaffinity`), and XLA ignores other thread flags (`intra_op_parallelism_threads`
-    is not an XLA flag). Restricting the affinity before the framework starts its pools is what
-    limits it; it limits TensorFlow, PyTorch and numpy alike. Returns the CPU ids in use, or None
-    where the OS cannot set affinity (then only the environment variables apply).
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    available = sorted(os.sched_getaffinity(0))
-    if threads < len(available):
-        os.sched_setaffinity(0, available[:threads])
-    return sorted(os.sched_getaffinity(0))

@@ -30,10 +30,7 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import limit_cpus  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    run_worker_process,
+    set_threads,
+    time_calls,
+)
 
 BACKENDS = ("tensorflow", "jax", "torch")
 LIBRARIES = ("keras_vt", "keras_hub", "hf")
@@ -95,50 +96,6 @@ def vit_flops(
     return {"macs_by_part": parts, "macs": macs, "flops": 2 * macs}
 
 
-def summarize(seconds):
-    """Median, quartiles and IQR (seconds) of a list of timings."""
-    q1, median, q3 = np.percentile(np.asarray(seconds, dtype=np.float64), [25, 50, 75])
-    return {
-        "median": float(median),
-        "q1": float(q1),
-        "q3": float(q3),
-        "iqr": float(q3 - q1),
-        "min": float(np.min(seconds)),
-        "n": len(seconds),
-        "all": [float(s) for s in seconds],
-    }
-
-
-def time_calls(fn, warmup, repeats, desc):
-    """Calls `fn` `warmup` times untimed (first-call time recorded), then `repeats` times timed.
-
-    Besides wall-clock seconds it records the process CPU seconds of each timed call (all threads):
-    on an idle machine CPU / wall is close to the thread count; much less means the run had to
-    share its cores, and its wall times are pessimistic.
-    """
-    from tqdm import tqdm
-
-    first = None
-    times, cpu = [], []
-    bar = tqdm(total=warmup + repeats, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
-    for i in range(warmup + repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        elapsed = time.perf_counter() - start
-        if i == 0:
-            first = elapsed
-        if i >= warmup:
-            times.append(elapsed)
-            cpu.append(time.process_time() - start_cpu)
-        bar.update()
-    bar.close()
-    stats = summarize(times)
-    stats["first_call"] = first
-    stats["cpu_median"] = float(np.median(cpu))
-    stats["cpu_per_wall"] = float(np.sum(cpu) / np.sum(times))
-    return stats
-
-
 def matmul_stats(matmul, sizes, repeats, desc):
     """GFLOP/s of `matmul(a, b)` on float32 square matrices, best size by median."""
     rng = np.random.default_rng(0)
@@ -160,19 +117,6 @@ def matmul_stats(matmul, sizes, repeats, desc):
 # --------------------------------------------------------------------------------------------
 # Workers (one per subprocess)
 # --------------------------------------------------------------------------------------------
-
-
-def set_threads(threads):
-    """Thread settings applied to every worker before its framework starts any pool."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
-    for name in names:
-        os.environ[name] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    settings = {name: os.environ[name] for name in names + ("TF_NUM_INTEROP_THREADS",)}
-    # JAX/XLA on CPU has no thread-count option; its pool follows the CPU affinity, so the worker
-    # is pinned to `threads` CPUs (this limits every framework alike).
-    settings["cpu_affinity"] = limit_cpus(threads)
-    return settings
 
 
 def backend_threads(backend, threads):
@@ -386,7 +330,7 @@ def jobs(args):
                 yield library, backend
 
 
-def worker_argv(args, library, backend, output):
+def worker_argv(args, library, backend):
     argv = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -395,8 +339,6 @@ def worker_argv(args, library, backend, output):
         library,
         "--backend",
         backend,
-        "--worker-output",
-        output,
         "--batch",
         str(args.batch),
         "--image-size",
@@ -427,26 +369,13 @@ def run_jobs(args):
     bar = tqdm(todo, desc="throughput runs", file=sys.stderr, dynamic_ncols=True)
     for library, backend in bar:
         bar.set_postfix_str(f"{library}/{backend}")
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        with tempfile.TemporaryDirectory() as tmp:
-            output = os.path.join(tmp, "result.json")
-            start = time.perf_counter()
-            proc = subprocess.run(
-                worker_argv(args, library, backend, output),
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=None if args.verbose else subprocess.PIPE,
-                text=True,
-            )
-            if proc.returncode or not os.path.exists(output):
-                tail = (proc.stderr or "")[-3000:]
-                results[f"{library}/{backend}"] = {"error": f"exit {proc.returncode}: {tail}"}
-                tqdm.write(f"{library}/{backend} failed (exit {proc.returncode}):\n{tail}")
-                continue
-            result = json.loads(Path(output).read_text())
-            result["wall_seconds"] = time.perf_counter() - start
-            results[f"{library}/{backend}"] = result
+        argv = worker_argv(args, library, backend)
+        result = run_worker_process(argv, backend, ROOT, verbose=args.verbose)
+        if "error" in result:
+            tqdm.write(f"{library}/{backend} failed: {result['error']}")
+        else:
+            result["wall_seconds"] = result.pop("job_seconds")
+        results[f"{library}/{backend}"] = result
     return results
 
 

@@ -24,10 +24,7 @@ Example:
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,37 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_io import limit_cpus, provenance, write_json  # noqa: E402
+from benchmarks.harness import run_worker_process, set_threads, time_calls  # noqa: E402
+from benchmarks.results_io import provenance, write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
 KERAS_MODELS = ("vit_small_patch16_224", "cpvt_small", "cvt_13")
-
-
-def time_calls(fn, warmup, repeats, desc):
-    """`warmup` untimed calls, then `repeats` timed ones (tqdm progress); seconds per call."""
-    from tqdm import tqdm
-
-    times = []
-    for i in tqdm(range(warmup + repeats), desc=desc, leave=False, file=sys.stderr):
-        start = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    q1, median, q3 = np.percentile(times, [25, 50, 75])
-    return {"median": float(median), "iqr": float(q3 - q1), "all": times}
-
-
-def set_threads(threads):
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    # XLA has no intra-op thread flag (an `intra_op_parallelism_threads=` entry in XLA_FLAGS is
-    # ignored); JAX's CPU pool follows the process's CPU affinity, so pin it (all frameworks).
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
-    return limit_cpus(threads)
 
 
 def worker_keras(args):
@@ -128,18 +100,15 @@ def worker_hf(args):
 
 
 def run_worker(kind, backend, args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    command = [sys.executable, __file__, "--worker", kind] + [
+    argv = [sys.executable, __file__, "--worker", kind] + [
         f"--{key}={value}"
         for key, value in vars(args).items()
-        if key not in ("worker", "backends", "quick", "cpus") and value is not None
+        if key not in ("worker", "worker_output", "backends", "quick", "cpus") and value is not None
     ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    sys.stderr.write(done.stderr[-2000:] if done.returncode else "")
-    if done.returncode:
-        raise RuntimeError(f"worker {kind}/{backend} failed (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    rows = run_worker_process(argv, backend, ROOT)
+    if "error" in rows:
+        raise RuntimeError(f"worker {kind}/{backend} failed: {rows['error']}")
+    return rows
 
 
 def table(rows, batch):
@@ -167,11 +136,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="batch 2, 1 warm-up, 3 repeats")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-output", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.cpus = set_threads(args.threads)
+    args.cpus = set_threads(args.threads)["cpu_affinity"]
     if args.worker:
         rows = worker_keras(args) if args.worker == "keras" else worker_hf(args)
-        print(json.dumps(rows))
+        Path(args.worker_output).write_text(json.dumps(rows))
         return
     if args.quick:
         args.batch, args.warmup, args.repeats = 2, 1, 3

@@ -25,9 +25,7 @@ README "bfloat16 and int8"): float32 on TensorFlow with XLA (`jit_compile=True`)
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import set_threads, time_calls  # noqa: E402
-from benchmarks.results_io import limit_cpus, provenance, write_json  # noqa: E402
+from benchmarks.harness import run_worker_process, set_threads, time_calls  # noqa: E402
+from benchmarks.results_io import provenance, write_json  # noqa: E402
 
 MODELS = {"vit_s16": "vit_small_patch16_224", "cpvt_s": "cpvt_small_gap", "cvt_13": "cvt_13"}
 PRECISIONS = {"float32": True, "bfloat16": False}  # precision -> jit_compile on TensorFlow
@@ -110,7 +108,6 @@ def attention_seconds(calls, dtype, jit_compile, warmup, repeats, chain=8):
 
 def worker(args):
     set_threads(args.threads)
-    limit_cpus(args.threads)
     import keras
     import tensorflow as tf
 
@@ -157,16 +154,10 @@ def run_precision(args, precision):
     for name in ("batch", "warmup", "repeats", "threads"):
         argv += [f"--{name}", str(getattr(args, name))]
     argv += ["--models", ",".join(args.models), "--sizes", ",".join(map(str, args.sizes))]
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with tempfile.TemporaryDirectory() as tmp:
-        output = os.path.join(tmp, "result.json")
-        proc = subprocess.run(argv + ["--worker-output", output], env=env)
-        if proc.returncode or not os.path.exists(output):
-            raise SystemExit(
-                f"throughput_size: the {precision} worker failed (exit {proc.returncode})"
-            )
-        return json.loads(Path(output).read_text())
+    rows = run_worker_process(argv, "tensorflow", ROOT, verbose=True)
+    if "error" in rows:
+        raise SystemExit(f"throughput_size: the {precision} worker failed: {rows['error']}")
+    return rows
 
 
 def markdown(args, rows):

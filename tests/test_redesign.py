@@ -155,9 +155,13 @@ def test_benchmarks_share_one_timing_harness():
     assert len(calls) == 7 and stats["n"] == 5 and stats["q1"] <= stats["median"] <= stats["q3"]
     times = harness["interleaved_times"]({"a": lambda: None}, rounds=3, progress=False)
     assert len(times["a"]) == 3
-    # throughput.py and throughput_cvt.py keep their own timers for now (their per-worker CPU
-    # affinity and result files came in a parallel change); moving them is open work.
+    scripts = [n for n in os.listdir(bench) if n.endswith(".py") and n != "harness.py"]
+    for script in scripts:
+        source = open(os.path.join(bench, script)).read()
+        for helper in ("time_calls", "summarize", "set_threads", "limit_cpus", "interleaved_times"):
+            assert f"def {helper}(" not in source, (script, helper)
+        if "--worker-output" in source:  # runs workers: through the harness's runner
+            assert "run_worker_process" in source and "subprocess.run" not in source, script
     for script in ("distill_step.py", "profile_block.py"):
         source = open(os.path.join(bench, script)).read()
-        assert "from harness import" in source and "def time_calls" not in source, script
-        assert "def interleaved_times" not in source, script
+        assert "from harness import" in source, script
