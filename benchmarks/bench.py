@@ -183,8 +183,11 @@ def keras_training(library, key, batch, policy):
         keras.config.set_dtype_policy("float32")
 
 
-def keras_jit(backend, precision):
-    """The compile setting each precision runs best with on each backend (see module docstring)."""
+def keras_jit(backend, precision, choice="auto"):
+    """The compile setting each precision runs best with on each backend (see module docstring),
+    unless `choice` (`--jit`) is "on" or "off"."""
+    if choice != "auto":
+        return choice == "on"
     if backend == "torch":
         return False
     if backend == "tensorflow" and precision == "bfloat16":
@@ -206,7 +209,7 @@ def worker_keras(args):
             keras_vt.precision.quantize(model, compile=args.backend == "torch")
         else:
             model.quantize("int8")
-    jit = keras_jit(args.backend, precision)
+    jit = keras_jit(args.backend, precision, args.jit)
     model.compile(jit_compile=jit)
     fused = precision == "int8" and args.library == "keras_vt" and args.backend == "torch"
     result["setting"] = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}" + (
@@ -221,7 +224,7 @@ def worker_keras(args):
         made = keras_training(args.library, key, args.batch, policy) if kind == "image" else None
         if made is not None:
             model, x, y = made
-            model.jit_compile = keras_jit(args.backend, precision)
+            model.jit_compile = keras_jit(args.backend, precision, args.jit)
             step = (
                 (lambda: model.train_on_batch(x))
                 if y is None
@@ -448,6 +451,7 @@ def run_job(args, library, backend, key, precision):
     ]
     if key:
         argv += ["--model", key, "--precision", precision]
+    argv += ["--jit", args.jit]
     for name in (
         "batch",
         "warmup",
@@ -552,6 +556,7 @@ def report(args, results):
                 f" — keras_vt/HF = {libs['keras_vt']['inference'] / libs['hf']['inference']:.2f}x"
             )
         lines.append(f"- {key}: " + "; ".join(parts) + ratio)
+    lines += ["", *compact(args, rows)]
     table = goals(args, results)
     if table:
         lines += [
@@ -571,6 +576,44 @@ def report(args, results):
         "best": summary,
         "goals": [{"goal": g, "measured": m, "met": ok} for g, m, ok in table],
     }
+
+
+def compact(args, rows):
+    """The README's table: per model and precision, each library's fastest backend (inference
+    images/s, and training images/s of that precision's training setting)."""
+    libraries = [lib for lib in ("keras_vt", "keras_hub", "hf") if lib in args.libraries]
+    names = {"keras_vt": "keras_vt", "keras_hub": "keras-hub", "hf": "HF"}
+    lines = [
+        "Per model and precision: each library's inference images/s on its fastest backend "
+        "(named) and, in brackets, its best training images/s at that precision on any backend "
+        "(bfloat16 training is mixed precision):",
+        "",
+        "| model | precision | "
+        + " | ".join(names[lib] for lib in libraries)
+        + " | keras_vt / HF |",
+        "|---|---|" + "---|" * (len(libraries) + 1),
+    ]
+    for key in args.models:
+        for precision in args.precisions:
+            cells, fastest = [], {}
+            for lib in libraries:
+                mine = [r for r in rows if r[:3] == (key, precision, lib) and not r[8] and r[4]]
+                if not mine:
+                    cells.append("")
+                    continue
+                r = max(mine, key=lambda r: r[4])
+                fastest[lib] = r[4]
+                train = max((m[5] or 0 for m in mine), default=0)
+                cells.append(f"{r[4]:.2f} ({r[3]})" + (f" [{train:.2f}]" if train else ""))
+            if not fastest:
+                continue
+            ratio = (
+                f"{fastest['keras_vt'] / fastest['hf']:.2f}x"
+                if "keras_vt" in fastest and "hf" in fastest
+                else ""
+            )
+            lines.append(f"| {key} | {precision} | " + " | ".join(cells) + f" | {ratio} |")
+    return lines
 
 
 def goals(args, results):
@@ -707,6 +750,13 @@ def parse_args(argv=None):
         default="tensorflow",
         help="Keras backends keras-hub runs on (its fastest at every precision in earlier runs: "
         "TensorFlow; see benchmarks/results/bench_vit_b16.md and throughput.md)",
+    )
+    p.add_argument(
+        "--jit",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="Keras jit_compile of the keras_vt and keras-hub jobs: auto = XLA for float32 and "
+        "int8 on TensorFlow and JAX, none for bfloat16 on TensorFlow and on PyTorch",
     )
     p.add_argument("--batch", type=int, default=8, help="images (or captions) per call")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")

@@ -196,6 +196,7 @@ def markdown(args, rows):
 
 def figure(args, rows):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -230,6 +231,7 @@ def figure(args, rows):
             )
     for axis in (left, right):
         axis.set_xscale("log")
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         axis.set_xticks([(s // 16) ** 2 for s in args.sizes])
         axis.set_xticklabels([f"{(s // 16) ** 2}\n{s}px" for s in args.sizes])
         axis.set_xlabel("tokens at /16 (image size)")

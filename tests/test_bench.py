@@ -44,6 +44,8 @@ def test_report_ratios_and_roofline_fraction(bench):
     assert "| vit_b16 | int8 | keras_hub | jax | failed |" in markdown
     assert summary["best"]["vit_b16"]["keras_vt"]["precision"] == "bfloat16"
     assert "keras_vt/HF = 1.60x" in markdown
+    assert "| vit_b16 | float32 | 4.00 (torch) [1.00] |  |  |  |" in markdown
+    assert "| vit_b16 | bfloat16 | 8.00 (torch) |  | 5.00 (torch) | 1.60x |" in markdown
 
 
 def test_jobs_cover_libraries_backends_and_precisions(bench):
