@@ -344,6 +344,54 @@ def _check_model_type(config, expected):
         )
 
 
+def _read_hf(source, model_type, progress):
+    """(model arguments, state dict, key prefix) of a Hugging Face ViT or DeiT checkpoint.
+
+    The prefix is `"{model_type}."` when the keys carry it (the `...ForImageClassification`
+    layouts); q/k/v biases are zero-filled where the config has none (`zero_qkv_biases`).
+    """
+    config, state = _source(source, progress)
+    _check_model_type(config, (model_type,))
+    kwargs = hf_vit_config(config)
+    prefix = f"{model_type}." if any(k.startswith(f"{model_type}.") for k in state) else ""
+    return kwargs, zero_qkv_biases(state, config, prefix), prefix
+
+
+def _load_hf(
+    model_class, kwargs, state, prefix, heads, expected, name, backbone_output, include_top, **options
+):
+    """`model_class` filled from a checkpoint read by `_read_hf` (`name`: "ViT" or "DeiT").
+
+    `heads` are the checkpoint's classifiers as (keras layer name, checkpoint key); `include_top`
+    None keeps them when there are any, True without any raises (naming `expected`), False drops
+    them. The `{name}Model` pooler is dropped with a warning (the backbone output is
+    `backbone_output`). `options` go to `_build_and_load`.
+    """
+    include_top = _resolve_include_top(
+        include_top, bool(heads), expected, backbone=f"a {name}Model backbone"
+    )
+    if not include_top:
+        state = _drop(state, tuple(f"{key}." for _, key in heads), "include_top=False")
+        heads = []
+        kwargs.pop("distillation_head", None)
+    state = _drop(
+        state,
+        (prefix + "pooler.",),
+        f"{name}Model pooler; the backbone output is {backbone_output}",
+    )
+    return _build_and_load(
+        model_class,
+        kwargs,
+        state,
+        heads,
+        HF_VIT_LAYOUT,
+        f"a Hugging Face {name}",
+        include_top=include_top,
+        prefix=prefix,
+        **options,
+    )
+
+
 def convert_hf_vit(
     source, image_size=None, include_top=None, num_classes=None, dtype=None, progress=None
 ):
@@ -377,36 +425,23 @@ def convert_hf_vit(
     model.save("vit-tiny.keras")
     ```
     """
-    config, state = _source(source, progress)
-    _check_model_type(config, ("vit",))
-    kwargs = hf_vit_config(config)
+    kwargs, state, prefix = _read_hf(source, "vit", progress)
     model_class = _vit_class(hf_normalization(source, "inception"))
-    prefix = "vit." if any(k.startswith("vit.") for k in state) else ""
-    state = zero_qkv_biases(state, config, prefix)
-    include_top = _resolve_include_top(
-        include_top,
-        "classifier.weight" in state,
-        "classifier.weight",
-        backbone="a ViTModel backbone",
-    )
-    if not include_top:
-        state = _drop(state, ("classifier.",), "include_top=False")
-    state = _drop(
-        state, (prefix + "pooler.",), "ViTModel pooler; the backbone output is the class token"
-    )
-    return _build_and_load(
+    heads = [("head", "classifier")] if "classifier.weight" in state else []
+    return _load_hf(
         model_class,
         kwargs,
         state,
-        [("head", "classifier")] if include_top else [],
-        HF_VIT_LAYOUT,
-        "a Hugging Face ViT",
+        prefix,
+        heads,
+        "classifier.weight",
+        "ViT",
+        "the class token",
         include_top=include_top,
         num_classes=num_classes,
         image_size=image_size,
         dtype=dtype,
         progress=progress,
-        prefix=prefix,
     )
 
 
@@ -493,11 +528,7 @@ def convert_hf_deit(
     """
     from keras_vt.models.deit import DistilledDeiT
 
-    config, state = _source(source, progress)
-    _check_model_type(config, ("deit",))
-    kwargs = hf_vit_config(config)
-    prefix = "deit." if any(k.startswith("deit.") for k in state) else ""
-    state = zero_qkv_biases(state, config, prefix)
+    kwargs, state, prefix = _read_hf(source, "deit", progress)
     if "cls_classifier.weight" in state:
         heads = [("head", "cls_classifier"), ("head_dist", "distillation_classifier")]
     elif "classifier.weight" in state:
@@ -505,32 +536,20 @@ def convert_hf_deit(
         kwargs["distillation_head"] = False
     else:
         heads = []
-    include_top = _resolve_include_top(
-        include_top,
-        bool(heads),
-        "cls_classifier.weight or classifier.weight",
-        backbone="a DeiTModel backbone",
-    )
-    if not include_top:
-        state = _drop(state, tuple(f"{key}." for _, key in heads), "include_top=False")
-        heads = []
-        kwargs.pop("distillation_head", None)
-    state = _drop(
-        state, (prefix + "pooler.",), "DeiTModel pooler; the backbone output is the tokens"
-    )
-    return _build_and_load(
+    return _load_hf(
         DistilledDeiT,
         kwargs,
         state,
+        prefix,
         heads,
-        HF_VIT_LAYOUT,
-        "a Hugging Face DeiT",
+        "cls_classifier.weight or classifier.weight",
+        "DeiT",
+        "the tokens",
         include_top=include_top,
         num_classes=num_classes,
         image_size=image_size,
         dtype=dtype,
         progress=progress,
-        prefix=prefix,
         head_fusion=head_fusion,
     )
 
