@@ -357,16 +357,22 @@ def _read_hf(source, model_type, progress):
     return kwargs, zero_qkv_biases(state, config, prefix), prefix
 
 
-def _load_hf(
-    model_class, kwargs, state, prefix, heads, expected, name, backbone_output, include_top, **options
-):
-    """`model_class` filled from a checkpoint read by `_read_hf` (`name`: "ViT" or "DeiT").
+# Hugging Face model type: (its name in messages, the classifier key(s) of a checkpoint with a
+# head, what the backbone outputs where a `...Model` has its pooler).
+_HF_VIT_TYPES = {
+    "vit": ("ViT", "classifier.weight", "the class token"),
+    "deit": ("DeiT", "cls_classifier.weight or classifier.weight", "the tokens"),
+}
+
+
+def _load_hf(model_class, model_type, kwargs, state, prefix, heads, include_top, **options):
+    """`model_class` filled from a checkpoint of `model_type` read by `_read_hf`.
 
     `heads` are the checkpoint's classifiers as (keras layer name, checkpoint key); `include_top`
-    None keeps them when there are any, True without any raises (naming `expected`), False drops
-    them. The `{name}Model` pooler is dropped with a warning (the backbone output is
-    `backbone_output`). `options` go to `_build_and_load`.
+    None keeps them when there are any, True without any raises, False drops them. The pooler of
+    a `ViTModel` / `DeiTModel` is dropped with a warning. `options` go to `_build_and_load`.
     """
+    name, expected, output = _HF_VIT_TYPES[model_type]
     include_top = _resolve_include_top(
         include_top, bool(heads), expected, backbone=f"a {name}Model backbone"
     )
@@ -377,7 +383,7 @@ def _load_hf(
     state = _drop(
         state,
         (prefix + "pooler.",),
-        f"{name}Model pooler; the backbone output is {backbone_output}",
+        f"{name}Model pooler; the backbone output is {output}",
     )
     return _build_and_load(
         model_class,
@@ -430,13 +436,11 @@ def convert_hf_vit(
     heads = [("head", "classifier")] if "classifier.weight" in state else []
     return _load_hf(
         model_class,
+        "vit",
         kwargs,
         state,
         prefix,
         heads,
-        "classifier.weight",
-        "ViT",
-        "the class token",
         include_top=include_top,
         num_classes=num_classes,
         image_size=image_size,
@@ -538,13 +542,11 @@ def convert_hf_deit(
         heads = []
     return _load_hf(
         DistilledDeiT,
+        "deit",
         kwargs,
         state,
         prefix,
         heads,
-        "cls_classifier.weight or classifier.weight",
-        "DeiT",
-        "the tokens",
         include_top=include_top,
         num_classes=num_classes,
         image_size=image_size,
