@@ -132,28 +132,46 @@ def models_command(args):
         print(line.format(*row))
 
 
+def parsed_options(args, names):
+    """The options `names` of parsed `args` as keyword arguments (each argparse destination is
+    the keyword of the function the command calls).
+
+    Example:
+
+    >>> parsed_options(argparse.Namespace(epochs=3, seed=0, verbose=False), ("epochs", "seed"))
+    {'epochs': 3, 'seed': 0}
+    """
+    return {name: getattr(args, name) for name in names}
+
+
+# `keras-vt train` options that `train_classifier` takes as they are parsed.
+TRAIN_OPTIONS = (
+    "data",
+    "image_size",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "num_images",
+    "seed",
+    "output",
+    "warmup_epochs",
+    "label_smoothing",
+    "weights",
+    "backup_dir",
+    "resume",
+    "distribute",
+)
+
+
 def train_command(args):
     """Trains a registered model on the built-in shapes data or a folder of class sub-folders."""
     from keras_vt.training.classification import train_classifier
 
     result = train_classifier(
         args.model,
-        data=args.data,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        num_images=args.num_images,
-        seed=args.seed,
-        output=args.output,
         overrides=_parse_overrides(args.set),
-        warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing,
         augment=args.augment and args.data == "shapes",
-        weights=args.weights,
-        backup_dir=args.backup_dir,
-        resume=args.resume,
-        distribute=args.distribute,
+        **parsed_options(args, TRAIN_OPTIONS),
     )
     print(
         f"final validation accuracy: {result['val_accuracy']:.4f} "

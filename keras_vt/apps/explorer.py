@@ -6,6 +6,7 @@ Gradio is imported inside these functions only: `import keras_vt` never needs it
 import os
 
 from keras_vt.apps.common import ModelBank
+from keras_vt.cli import parsed_options
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_FILE_SIZE = "8mb"
@@ -181,6 +182,10 @@ def port_number(text):
     return port
 
 
+# The `keras-vt explore` options, which `launch` takes under the same names.
+EXPLORE_OPTIONS = ("host", "port", "model", "weights", "share", "app", "max_queue")
+
+
 def add_explore_arguments(parser):
     """Adds the `keras-vt explore` options to an argparse parser."""
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (127.0.0.1)")
@@ -210,13 +215,5 @@ def add_explore_arguments(parser):
 
 
 def explore_command(args):
-    """Runs `keras-vt explore` from parsed arguments."""
-    launch(
-        host=args.host,
-        port=args.port,
-        model=args.model,
-        weights=args.weights,
-        share=args.share,
-        app=args.app,
-        max_queue=args.max_queue,
-    )
+    """Runs `keras-vt explore` from parsed arguments (the options `add_explore_arguments` adds)."""
+    launch(**parsed_options(args, EXPLORE_OPTIONS))

@@ -344,6 +344,60 @@ def _check_model_type(config, expected):
         )
 
 
+def _read_hf(source, model_type, progress):
+    """(model arguments, state dict, key prefix) of a Hugging Face ViT or DeiT checkpoint.
+
+    The prefix is `"{model_type}."` when the keys carry it (the `...ForImageClassification`
+    layouts); q/k/v biases are zero-filled where the config has none (`zero_qkv_biases`).
+    """
+    config, state = _source(source, progress)
+    _check_model_type(config, (model_type,))
+    kwargs = hf_vit_config(config)
+    prefix = f"{model_type}." if any(k.startswith(f"{model_type}.") for k in state) else ""
+    return kwargs, zero_qkv_biases(state, config, prefix), prefix
+
+
+# Hugging Face model type: (its name in messages, the classifier key(s) of a checkpoint with a
+# head, what the backbone outputs where a `...Model` has its pooler).
+_HF_VIT_TYPES = {
+    "vit": ("ViT", "classifier.weight", "the class token"),
+    "deit": ("DeiT", "cls_classifier.weight or classifier.weight", "the tokens"),
+}
+
+
+def _load_hf(model_class, model_type, kwargs, state, prefix, heads, include_top, **options):
+    """`model_class` filled from a checkpoint of `model_type` read by `_read_hf`.
+
+    `heads` are the checkpoint's classifiers as (keras layer name, checkpoint key); `include_top`
+    None keeps them when there are any, True without any raises, False drops them. The pooler of
+    a `ViTModel` / `DeiTModel` is dropped with a warning. `options` go to `_build_and_load`.
+    """
+    name, expected, output = _HF_VIT_TYPES[model_type]
+    include_top = _resolve_include_top(
+        include_top, bool(heads), expected, backbone=f"a {name}Model backbone"
+    )
+    if not include_top:
+        state = _drop(state, tuple(f"{key}." for _, key in heads), "include_top=False")
+        heads = []
+        kwargs.pop("distillation_head", None)
+    state = _drop(
+        state,
+        (prefix + "pooler.",),
+        f"{name}Model pooler; the backbone output is {output}",
+    )
+    return _build_and_load(
+        model_class,
+        kwargs,
+        state,
+        heads,
+        HF_VIT_LAYOUT,
+        f"a Hugging Face {name}",
+        include_top=include_top,
+        prefix=prefix,
+        **options,
+    )
+
+
 def convert_hf_vit(
     source, image_size=None, include_top=None, num_classes=None, dtype=None, progress=None
 ):
@@ -377,36 +431,21 @@ def convert_hf_vit(
     model.save("vit-tiny.keras")
     ```
     """
-    config, state = _source(source, progress)
-    _check_model_type(config, ("vit",))
-    kwargs = hf_vit_config(config)
+    kwargs, state, prefix = _read_hf(source, "vit", progress)
     model_class = _vit_class(hf_normalization(source, "inception"))
-    prefix = "vit." if any(k.startswith("vit.") for k in state) else ""
-    state = zero_qkv_biases(state, config, prefix)
-    include_top = _resolve_include_top(
-        include_top,
-        "classifier.weight" in state,
-        "classifier.weight",
-        backbone="a ViTModel backbone",
-    )
-    if not include_top:
-        state = _drop(state, ("classifier.",), "include_top=False")
-    state = _drop(
-        state, (prefix + "pooler.",), "ViTModel pooler; the backbone output is the class token"
-    )
-    return _build_and_load(
+    heads = [("head", "classifier")] if "classifier.weight" in state else []
+    return _load_hf(
         model_class,
+        "vit",
         kwargs,
         state,
-        [("head", "classifier")] if include_top else [],
-        HF_VIT_LAYOUT,
-        "a Hugging Face ViT",
+        prefix,
+        heads,
         include_top=include_top,
         num_classes=num_classes,
         image_size=image_size,
         dtype=dtype,
         progress=progress,
-        prefix=prefix,
     )
 
 
@@ -493,11 +532,7 @@ def convert_hf_deit(
     """
     from keras_vt.models.deit import DistilledDeiT
 
-    config, state = _source(source, progress)
-    _check_model_type(config, ("deit",))
-    kwargs = hf_vit_config(config)
-    prefix = "deit." if any(k.startswith("deit.") for k in state) else ""
-    state = zero_qkv_biases(state, config, prefix)
+    kwargs, state, prefix = _read_hf(source, "deit", progress)
     if "cls_classifier.weight" in state:
         heads = [("head", "cls_classifier"), ("head_dist", "distillation_classifier")]
     elif "classifier.weight" in state:
@@ -505,32 +540,18 @@ def convert_hf_deit(
         kwargs["distillation_head"] = False
     else:
         heads = []
-    include_top = _resolve_include_top(
-        include_top,
-        bool(heads),
-        "cls_classifier.weight or classifier.weight",
-        backbone="a DeiTModel backbone",
-    )
-    if not include_top:
-        state = _drop(state, tuple(f"{key}." for _, key in heads), "include_top=False")
-        heads = []
-        kwargs.pop("distillation_head", None)
-    state = _drop(
-        state, (prefix + "pooler.",), "DeiTModel pooler; the backbone output is the tokens"
-    )
-    return _build_and_load(
+    return _load_hf(
         DistilledDeiT,
+        "deit",
         kwargs,
         state,
+        prefix,
         heads,
-        HF_VIT_LAYOUT,
-        "a Hugging Face DeiT",
         include_top=include_top,
         num_classes=num_classes,
         image_size=image_size,
         dtype=dtype,
         progress=progress,
-        prefix=prefix,
         head_fusion=head_fusion,
     )
 
