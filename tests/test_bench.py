@@ -1,18 +1,15 @@
 """benchmarks/bench.py (`keras-vt bench`): its arithmetic, job list and arguments (nothing timed)."""
 
-import runpy
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.single_backend
+from tests.benchmark_scripts import load
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+pytestmark = pytest.mark.single_backend
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return runpy.run_path(str(SCRIPT), run_name="bench_under_test")
+    return load("bench.py")
 
 
 def stats(seconds):

@@ -1,20 +1,16 @@
 """benchmarks/throughput.py: its FLOP count, its arithmetic and `keras-vt bench` (nothing timed)."""
 
-import runpy
-from pathlib import Path
-
 import pytest
 
 from keras_vt import cli
+from tests.benchmark_scripts import load
 
 pytestmark = pytest.mark.single_backend
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return runpy.run_path(str(SCRIPT), run_name="bench_under_test")
+    return load("throughput.py")
 
 
 def test_vit_b16_flops_match_the_published_count(bench):

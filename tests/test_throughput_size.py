@@ -1,21 +1,17 @@
 """benchmarks/throughput_size.py: what it records and reports (timings are not checked)."""
 
-import runpy
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import keras_vt
+from tests.benchmark_scripts import load
 
 pytestmark = pytest.mark.single_backend
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput_size.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    return runpy.run_path(str(SCRIPT), run_name="throughput_size_under_test")
+    return load("throughput_size.py")
 
 
 def test_attention_shapes_are_recorded_and_attend_restored(script):
