@@ -80,9 +80,10 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         else:
             outputs = self._shifted_sum(inputs, kernel, height, width)
         if bias is not None:
-            if self.data_format == "channels_first":
-                bias = ops.reshape(bias, (-1, 1, 1))
-            outputs = outputs + bias
+            # Keras' own bias shape and op: TensorFlow's graph rewrites (conv + bias fusion) depend
+            # on them, so this keeps training bit-identical to keras.layers.DepthwiseConv2D.
+            shape = (1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1)
+            outputs = ops.add(outputs, ops.reshape(bias, shape))
         return outputs
 
     def _shifted_sum(self, inputs, kernel, height, width):
