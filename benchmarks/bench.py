@@ -32,6 +32,7 @@ is a smoke run (tiny batch, two models, few repeats).
 """
 
 import argparse
+import collections
 import json
 import os
 import resource
@@ -470,6 +471,38 @@ def rate(batch, stats):
     return batch / stats["median"] if stats else None
 
 
+Row = collections.namedtuple(
+    "Row", "key precision library backend inference training rss setting error"
+)
+
+
+def job_rows(batch, results):
+    """One `Row` per timed job of `results` (images/s from the medians; `error` set if it failed)."""
+    rows = []
+    for tag, result in results.items():
+        parts = tag.split("/")
+        if len(parts) != 4:
+            continue
+        library, backend, key, precision = parts
+        if "error" in result:
+            rows.append(Row(key, precision, library, backend, None, None, None, None, "error"))
+            continue
+        rows.append(
+            Row(
+                key,
+                precision,
+                library,
+                backend,
+                rate(batch, result["inference"]),
+                rate(batch, result.get("training")),
+                result["peak_rss_mb"],
+                result.get("setting", ""),
+                "",
+            )
+        )
+    return rows
+
+
 def report(args, results):
     flops = results.get("flops/torch", {}).get("flops", {})
     roof = {}
@@ -488,30 +521,7 @@ def report(args, results):
         "| training img/s | peak RSS MB | setting |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    rows = []
-    for tag, result in results.items():
-        parts = tag.split("/")
-        if len(parts) != 4:
-            continue
-        library, backend, key, precision = parts
-        if "error" in result:
-            rows.append((key, precision, library, backend, None, None, None, None, "error"))
-            continue
-        inference = rate(args.batch, result["inference"])
-        training = rate(args.batch, result.get("training"))
-        rows.append(
-            (
-                key,
-                precision,
-                library,
-                backend,
-                inference,
-                training,
-                result["peak_rss_mb"],
-                result.get("setting", ""),
-                "",
-            )
-        )
+    rows = job_rows(args.batch, results)
     summary = {}
     for key in args.models:
         hf_best = max((r[4] or 0 for r in rows if r[0] == key and r[2] == "hf"), default=0)
@@ -557,7 +567,7 @@ def report(args, results):
             )
         lines.append(f"- {key}: " + "; ".join(parts) + ratio)
     lines += ["", *compact(args, rows)]
-    table = goals(args, results)
+    table = goals(args, rows)
     if table:
         lines += [
             "",
@@ -616,27 +626,23 @@ def compact(args, rows):
     return lines
 
 
-def goals(args, results):
-    """Issue 16's goals as (goal, what this run measured, met: True/False/None if not measured)."""
-
-    def rates(what, library=None, key=None, precision=None, backend=None):
-        """{(library, backend, key, precision): images/s of `what`} over the matching jobs."""
-        out = {}
-        for tag, result in results.items():
-            parts = tag.split("/")
-            if len(parts) != 4 or "error" in result or not result.get(what):
-                continue
-            wanted = (library, backend, key, precision)
-            if all(w is None or w == p for w, p in zip(wanted, parts[:4])):
-                out[tuple(parts)] = args.batch / result[what]["median"]
-        return out
+def goals(args, rows):
+    """Issue 16's goals as (goal, what this run measured, met: True/False/None if not measured),
+    from the run's `job_rows`."""
 
     def best(what, **where):
-        found = rates(what, **where)
+        """(highest `what` images/s among the rows matching `where`, "precision backend")."""
+        found = [
+            r
+            for r in rows
+            if not r.error
+            and getattr(r, what)
+            and all(getattr(r, k) == v for k, v in where.items())
+        ]
         if not found:
             return None, None
-        tag = max(found, key=found.get)
-        return found[tag], f"{tag[3]} {tag[1]}"
+        r = max(found, key=lambda r: getattr(r, what))
+        return getattr(r, what), f"{r.precision} {r.backend}"
 
     def ratio(goal, mine, theirs, target):
         (a, a_set), (b, b_set) = mine, theirs
@@ -647,14 +653,8 @@ def goals(args, results):
     out = []
     if "vit_b16" in args.models:
         mine = best("inference", library="keras_vt", key="vit_b16")
-        out.append(
-            ratio(
-                "ViT-B/16 inference, keras_vt best >= 1.1x HF best",
-                mine,
-                best("inference", library="hf", key="vit_b16"),
-                1.1,
-            )
-        )
+        hf = best("inference", library="hf", key="vit_b16")
+        out.append(ratio("ViT-B/16 inference, keras_vt best >= 1.1x HF best", mine, hf, 1.1))
         out.append(
             ratio(
                 "ViT-B/16 inference, keras_vt best >= 1.1x keras-hub best",
@@ -665,16 +665,17 @@ def goals(args, results):
         )
         if mine[0] is not None:
             precision = mine[1].split()[0]
-            on = rates("inference", library="keras_vt", key="vit_b16", precision=precision)
-            fast = {
-                t[1]: r
-                for t, r in on.items()
-                if r >= 1.1 * (best("inference", library="hf", key="vit_b16")[0] or 0)
-            }
+            on = sorted(
+                (r.backend, r.inference)
+                for r in rows
+                if (r.library, r.key, r.precision) == ("keras_vt", "vit_b16", precision)
+                and not r.error
+            )
+            fast = [rate for _, rate in on if rate >= 1.1 * (hf[0] or 0)]
             out.append(
                 (
                     f"ViT-B/16 best setting ({precision}) >= 1.1x HF best on two Keras backends",
-                    ", ".join(f"{t[1]} {r:.2f}" for t, r in sorted(on.items())),
+                    ", ".join(f"{backend} {rate:.2f}" for backend, rate in on),
                     len(fast) >= 2,
                 )
             )
