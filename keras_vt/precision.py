@@ -41,8 +41,8 @@ def quantize(model, mode="int8", compile=False):
         mode: `"int8"`, the only mode whose speed keras_vt measures and tests.
         compile: PyTorch backend only: also run `compile_int8_dense`, so that each int8 `Dense`
             quantises its input, multiplies and de-scales in one `torch.compile`d kernel at
-            inference (the first call per input shape compiles: about 20 s for the first shape
-            of a process, about 1 s for each further one; torch caches the kernels on disk).
+            inference (each new input shape compiles once: the first call of ViT-B/16 took
+            about 6 s in our measurement; torch caches the kernels on disk).
             On TensorFlow and JAX, XLA (`jit_compile=True`) already fuses these steps.
 
     Returns:
@@ -107,10 +107,17 @@ def enable_int8_matmul():
         return False
     from keras.src.backend.torch import numpy as torch_numpy
 
-    if getattr(torch_numpy.matmul, "_keras_vt_int8", False):
-        return True
-    torch_numpy.matmul = _int8_matmul(torch_numpy.matmul)
+    _wrap_once(torch_numpy, "matmul", _int8_matmul)
     return True
+
+
+def _wrap_once(owner, name, wrapper):
+    """Replaces `owner.name` by `wrapper(owner.name)`, unless an earlier call already did."""
+    current = getattr(owner, name)
+    if not getattr(current, "_keras_vt_wrapped", False):
+        wrapped = wrapper(current)
+        wrapped._keras_vt_wrapped = True
+        setattr(owner, name, wrapped)
 
 
 def _int8_matmul(fallback):
@@ -132,7 +139,6 @@ def _int8_matmul(fallback):
             return torch._int_mm(flat, x2).reshape(*lead, x2.shape[-1])
         return fallback(x1, x2)
 
-    matmul._keras_vt_int8 = True
     return matmul
 
 
@@ -146,19 +152,17 @@ def compile_int8_dense():
     element-wise steps; the matmul stays `torch._int_mm`). Inductor's vectorised float code can
     round a scale in its last bit differently from eager PyTorch, so an int8 value at a rounding
     boundary can move by one step: on ViT-B/16 (random weights, logits up to 2) the logits moved
-    by at most 0.03, far inside int8's own distance from float32. It is
-    taken only for inference without gradients (`predict`, or a call under `torch.no_grad()`),
-    for layers without LoRA; training and everything else keep Keras' own path. Idempotent; a
-    no-op (returns False) on other backends.
+    by at most 0.03, far inside int8's own distance from float32. It is taken only for inference
+    without gradients (`predict`, or a call under `torch.no_grad()`), for layers without LoRA;
+    training and everything else keep Keras' own path. Idempotent; a no-op (returns False) on
+    other backends.
     """
     if keras.backend.backend() != "torch":
         return False
     enable_int8_matmul()
     from keras.src.layers.core.dense import Dense
 
-    if getattr(Dense._int8_call, "_keras_vt_compiled", False):
-        return True
-    Dense._int8_call = _compiled_int8_call(Dense._int8_call)
+    _wrap_once(Dense, "_int8_call", _compiled_int8_call)
     return True
 
 
@@ -194,5 +198,4 @@ def _compiled_int8_call(keras_call):
         )
         return x if self.activation is None else self.activation(x)
 
-    call._keras_vt_compiled = True
     return call
