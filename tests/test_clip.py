@@ -3,6 +3,7 @@
 import math
 import os
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -309,3 +310,34 @@ def test_towers_match_hugging_face_clip():
     texts = getattr(texts, "pooler_output", texts).numpy()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.encode_image(x)), image, atol=1e-5)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.encode_text(ids)), texts, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "tower, arguments",
+    [
+        (
+            keras_vt.models.clip.CLIPVisionTransformer,
+            dict(image_size=16, patch_size=8, depth=1, num_heads=2, embed_dim=8),
+        ),
+        (
+            keras_vt.models.clip.CLIPTextEncoder,
+            dict(context_length=4, vocabulary_size=10, depth=1, num_heads=2, embed_dim=8),
+        ),
+    ],
+)
+def test_tower_width_is_a_deprecated_name_of_hidden_dim(tower, arguments):
+    """`width=` (the name before the redesign) still builds the same tower, with a warning; a
+    config saved under `width` loads silently; `width` and `hidden_dim` together are an error."""
+    with pytest.warns(DeprecationWarning, match="width=16 is deprecated; pass hidden_dim=16"):
+        old = tower(width=16, **arguments)
+    new = tower(hidden_dim=16, **arguments)
+    assert old.hidden_dim == old.width == 16
+    assert [tuple(w.shape) for w in old.weights] == [tuple(w.shape) for w in new.weights]
+    config = new.get_config()
+    assert "width" not in config and config["hidden_dim"] == 16
+    config["width"] = config.pop("hidden_dim")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        assert tower.from_config(config).hidden_dim == 16
+    with pytest.raises(ValueError, match=r"Invalid width: got width=16 \(deprecated\) and hidden"):
+        tower(width=16, hidden_dim=32, **arguments)

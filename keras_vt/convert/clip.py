@@ -101,7 +101,7 @@ def plan_clip(clip, layout, checkpoint_grid=None):
         )
     plan = WeightPlan(f"a {layout} CLIP (ViT image tower) for {clip.name!r}")
     names = _BLOCK_LAYOUTS[layout]
-    width, grid = vision.width, vision.grid_size
+    width, grid = vision.hidden_dim, vision.grid_size
     old_grid = tuple(checkpoint_grid or grid)
     positions = vision.get_layer("pos_embed")
 

@@ -10,6 +10,7 @@ Models and layers call these helpers instead of writing their own `raise ValueEr
 """
 
 import numbers
+import warnings
 
 
 def invalid(argument, value, expected, problem=None):
@@ -24,6 +25,37 @@ def invalid(argument, value, expected, problem=None):
     """
     problem = f"{argument}={value!r}" if problem is None else problem
     return ValueError(f"Invalid {argument}: {problem}. Expected {expected}.")
+
+
+def renamed_argument(kwargs, old, new, value, default):
+    """The value of argument `new`, also accepted under its deprecated name `old`.
+
+    Pops `old` from `kwargs` (a constructor's `**kwargs`); when it is there, warns
+    (`DeprecationWarning`) and returns its value, unless `new` was also given (`value` is not
+    `default`), which is an error. Without `old`, returns `value`.
+
+    Example:
+
+    >>> kwargs = {}
+    >>> keras_vt.layers.checks.renamed_argument(kwargs, "width", "hidden_dim", 64, 768)
+    64
+    """
+    if old not in kwargs:
+        return value
+    old_value = kwargs.pop(old)
+    if value != default:
+        raise invalid(
+            old,
+            old_value,
+            f"only {new}, its new name",
+            f"got {old}={old_value!r} (deprecated) and {new}={value!r}",
+        )
+    warnings.warn(
+        f"The argument {old}={old_value!r} is deprecated; pass {new}={old_value!r} instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
 
 
 def check_int(argument, value, minimum=1, maximum=None):

@@ -58,6 +58,10 @@ class FunctionalModel(keras.Model):
     #: `get_config` returns them with the dtype policy, the name and `trainable`.
     config_keys = ()
 
+    #: {deprecated argument name: its new name}: `__init__` accepts the old name with a
+    #: `DeprecationWarning` (`checks.renamed_argument`); configs saved under it load silently.
+    renamed_arguments = {}
+
     def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         if dtype is not None:
@@ -162,6 +166,9 @@ class FunctionalModel(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
+        for old, new in cls.renamed_arguments.items():
+            if old in config and new not in config:
+                config[new] = config.pop(old)
         quantized = config.pop("quantized_layers", None)
         model = super().from_config(config, custom_objects=custom_objects)
         if quantized:

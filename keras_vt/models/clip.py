@@ -178,7 +178,7 @@ class CLIP(PairedInputs, FunctionalModel):
             image_encoder = CLIPVisionTransformer(
                 image_size=image_size,
                 patch_size=vision_patch_size,
-                width=vision_width,
+                hidden_dim=vision_width,
                 depth=vision_layers,
                 num_heads=vision_heads or vision_width // 64,
                 embed_dim=embed_dim,
@@ -202,7 +202,7 @@ class CLIP(PairedInputs, FunctionalModel):
         text_encoder = CLIPTextEncoder(
             context_length=context_length,
             vocabulary_size=vocabulary_size,
-            width=text_width,
+            hidden_dim=text_width,
             depth=text_layers,
             num_heads=text_heads,
             embed_dim=embed_dim,

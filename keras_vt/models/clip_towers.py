@@ -21,7 +21,7 @@ class CLIPVisionTransformer(FunctionalModel):
     Example:
 
     >>> tower = keras_vt.models.clip.CLIPVisionTransformer(
-    ...     image_size=32, patch_size=8, width=64, depth=2, num_heads=2, embed_dim=16)
+    ...     image_size=32, patch_size=8, hidden_dim=64, depth=2, num_heads=2, embed_dim=16)
     >>> tuple(tower(np.zeros((2, 32, 32, 3))).shape)
     (2, 16)
     """
@@ -29,14 +29,15 @@ class CLIPVisionTransformer(FunctionalModel):
     default_image_size = 224
     normalization = "clip"
 
-    config_keys = ("image_size", "patch_size", "width", "depth", "num_heads", "embed_dim")
+    config_keys = ("image_size", "patch_size", "hidden_dim", "depth", "num_heads", "embed_dim")
     config_keys += ("layer_norm_epsilon", "mlp_dim", "activation")
+    renamed_arguments = {"width": "hidden_dim"}
 
     def __init__(
         self,
         image_size=224,
         patch_size=32,
-        width=768,
+        hidden_dim=768,
         depth=12,
         num_heads=12,
         embed_dim=512,
@@ -47,14 +48,15 @@ class CLIPVisionTransformer(FunctionalModel):
         name=None,
         **kwargs,
     ):
+        hidden_dim = checks.renamed_argument(kwargs, "width", "hidden_dim", hidden_dim, 768)
         grid = checks.image_grid(image_size, patch_size)
-        mlp_dim = check_mlp(mlp_dim, width, activation)
-        normal = keras.initializers.RandomNormal(stddev=width**-0.5)
+        mlp_dim = check_mlp(mlp_dim, hidden_dim, activation)
+        normal = keras.initializers.RandomNormal(stddev=hidden_dim**-0.5)
         images = keras.Input((grid[0] * patch_size, grid[1] * patch_size, 3), name="images")
         x = encoder.vit_encoder(
             images,
             patch_size,
-            width,
+            hidden_dim,
             depth,
             num_heads,
             mlp_dim,
@@ -74,6 +76,11 @@ class CLIPVisionTransformer(FunctionalModel):
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
         self.keep_config(locals())
         self.grid_size = grid
+
+    @property
+    def width(self):
+        """Deprecated name of `hidden_dim`."""
+        return self.hidden_dim
 
 
 def _conv_bn(x, filters, kernel, name, dtype, relu=True):
@@ -109,7 +116,9 @@ class CLIPModifiedResNet(FunctionalModel):
     A 3-conv stem (stride 2, then two stride-1 convs, then a 2x2 average pool), four stages of
     anti-aliased bottlenecks (strided blocks average-pool instead of striding a conv) and
     attention pooling (`keras_vt.layers.AttentionPool2D`) with the mean token as query, in place
-    of global average pooling. The image side must be a multiple of 32.
+    of global average pooling. The image side must be a multiple of 32. `width` is OpenAI's name
+    for the stem's channels (stage i has `width * 2**i` bottleneck channels): a channel count,
+    not a token width, so it keeps its name.
 
     Example:
 

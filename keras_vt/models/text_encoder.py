@@ -47,7 +47,7 @@ class EndTokenPooling(Layer):
     tokenizers of `keras_vt.text` also give their end token the largest id. With an explicit
     `eot_token_id`, the first position holding that id is used.
 
-    Called on `[features, token_ids]`, features of shape (batch, length, width).
+    Called on `[features, token_ids]`, features of shape (batch, length, hidden_dim).
 
     Example:
 
@@ -86,7 +86,7 @@ class CLIPTextEncoder(FunctionalModel):
     Example:
 
     >>> tower = keras_vt.models.text_encoder.CLIPTextEncoder(
-    ...     context_length=8, vocabulary_size=100, width=32, depth=2, num_heads=2, embed_dim=16)
+    ...     context_length=8, vocabulary_size=100, hidden_dim=32, depth=2, num_heads=2, embed_dim=16)
     >>> tuple(tower(np.array([[98, 5, 6, 99, 0, 0, 0, 0]])).shape)
     (1, 16)
     """
@@ -94,7 +94,7 @@ class CLIPTextEncoder(FunctionalModel):
     config_keys = (
         "context_length",
         "vocabulary_size",
-        "width",
+        "hidden_dim",
         "depth",
         "num_heads",
         "embed_dim",
@@ -103,12 +103,13 @@ class CLIPTextEncoder(FunctionalModel):
         "mlp_dim",
         "activation",
     )
+    renamed_arguments = {"width": "hidden_dim"}
 
     def __init__(
         self,
         context_length=77,
         vocabulary_size=49408,
-        width=512,
+        hidden_dim=512,
         depth=12,
         num_heads=8,
         embed_dim=512,
@@ -120,6 +121,7 @@ class CLIPTextEncoder(FunctionalModel):
         name=None,
         **kwargs,
     ):
+        hidden_dim = checks.renamed_argument(kwargs, "width", "hidden_dim", hidden_dim, 512)
         context_length, vocabulary_size = int(context_length), int(vocabulary_size)
         if context_length < 2:
             raise ValueError(f"Expected context_length >= 2, got context_length={context_length}.")
@@ -127,11 +129,11 @@ class CLIPTextEncoder(FunctionalModel):
             raise ValueError(
                 f"Expected vocabulary_size >= 3, got vocabulary_size={vocabulary_size}."
             )
-        mlp_dim = check_mlp(mlp_dim, width, activation)
+        mlp_dim = check_mlp(mlp_dim, hidden_dim, activation)
         token_ids = keras.Input((context_length,), dtype="int32", name="token_ids")
         x = keras.layers.Embedding(
             vocabulary_size,
-            width,
+            hidden_dim,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
             dtype=dtype,
             name="token_embedding",
@@ -160,9 +162,14 @@ class CLIPTextEncoder(FunctionalModel):
         x = keras.layers.Dense(
             embed_dim,
             use_bias=False,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=width**-0.5),
+            kernel_initializer=keras.initializers.RandomNormal(stddev=hidden_dim**-0.5),
             dtype=dtype,
             name="proj",
         )(x)
         super().__init__(token_ids, x, name=name, dtype=dtype, **kwargs)
         self.keep_config(locals())
+
+    @property
+    def width(self):
+        """Deprecated name of `hidden_dim`."""
+        return self.hidden_dim
