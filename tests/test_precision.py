@@ -187,3 +187,44 @@ def test_trained_model_agrees_across_precisions():
             (top1 == reference).mean(),
         )
         assert (top1 == labels).mean() >= (reference == labels).mean() - 0.02
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, strides, dilation",
+    [
+        ((2, 9, 11, 4), (3, 3, 4, 6), 1, 1),
+        ((2, 10, 10, 4), (1, 1, 4, 8), 2, 1),
+        ((1, 12, 9, 6), (3, 2, 3, 6), (2, 1), (1, 2)),  # groups=2
+    ],
+)
+def test_channels_last_conv_is_keras_conv_without_copies(shape, kernel, strides, dilation):
+    """Building a keras_vt model installs the PyTorch conv without layout copies; outputs and
+    gradients equal Keras' own conv to the bit (other backends: a no-op returning False)."""
+    keras_vt.create_model("resnet18", tiny=True)
+    if keras.backend.backend() != "torch":
+        assert keras_vt.precision.enable_channels_last_conv() is False
+        return
+    import torch
+    from keras.src.backend.torch import nn as torch_nn
+
+    assert keras_vt.precision.enable_channels_last_conv()
+    fast = torch_nn.conv
+    keras_conv = fast.__wrapped__
+    rng = np.random.default_rng(0)
+    results = []
+    for conv in (fast, keras_conv):
+        x = torch.tensor(rng.normal(size=shape).astype("float32"), requires_grad=True)
+        k = torch.tensor(rng.normal(size=kernel).astype("float32"), requires_grad=True)
+        rng = np.random.default_rng(0)
+        y = conv(x, k, strides, "valid", "channels_last", dilation)
+        (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+        results.append([t.detach().numpy() for t in (y, x.grad, k.grad)])
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)
+    assert tuple(results[0][0].shape) == tuple(
+        keras.ops.shape(
+            keras_conv(
+                torch.zeros(shape), torch.zeros(kernel), strides, "valid", "channels_last", dilation
+            )
+        )
+    )

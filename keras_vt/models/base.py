@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_vt.layers import checks
-from keras_vt.precision import one_collection
+from keras_vt.precision import enable_channels_last_conv, one_collection
 
 
 def is_dataset(x):
@@ -63,6 +63,7 @@ class FunctionalModel(keras.Model):
     renamed_arguments = {}
 
     def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
+        enable_channels_last_conv()  # PyTorch: convolutions without Keras' layout copies
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
