@@ -256,6 +256,41 @@ def hf_model(key):
     return tr.CLIPModel(config)
 
 
+def hf_training_step(key, model, x, precision, batch):
+    """One Hugging Face training step of `key` (AdamW, cross-entropy; DeiT-S distilled with a
+    ResNet-50 teacher's hard labels; CLIP with its contrastive loss) as a function; bfloat16
+    runs under `torch.autocast`."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    labels = torch.from_numpy(np.random.default_rng(1).integers(0, NUM_CLASSES, batch))
+    teacher = None
+    if key == "deit_s_distilled":
+        import transformers as tr
+
+        teacher = tr.ResNetForImageClassification(tr.ResNetConfig(num_labels=NUM_CLASSES)).eval()
+    texts = torch.from_numpy(batch_inputs("text", batch)).long()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16"):
+            if key.startswith("clip"):
+                loss = model(input_ids=texts, pixel_values=x, return_loss=True).loss
+            elif teacher is not None:
+                with torch.no_grad():
+                    hard = teacher(pixel_values=x).logits.argmax(-1)
+                out = model(pixel_values=x)
+                ce = torch.nn.functional.cross_entropy
+                loss = 0.5 * ce(out.cls_logits, labels) + 0.5 * ce(out.distillation_logits, hard)
+            else:
+                loss = torch.nn.functional.cross_entropy(model(pixel_values=x).logits, labels)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def worker_hf(args):
     import torch
 
@@ -294,36 +329,7 @@ def worker_hf(args):
 
     result["inference"] = time_calls(infer, args.warmup, args.repeats, f"{args.tag} inference")
     if args.train_repeats and precision != "int8" and kind == "image":
-        model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        labels = torch.from_numpy(np.random.default_rng(1).integers(0, NUM_CLASSES, args.batch))
-        teacher = None
-        if key == "deit_s_distilled":
-            import transformers as tr
-
-            teacher = tr.ResNetForImageClassification(
-                tr.ResNetConfig(num_labels=NUM_CLASSES)
-            ).eval()
-        texts = torch.from_numpy(batch_inputs("text", args.batch)).long()
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16"):
-                if key.startswith("clip"):
-                    loss = model(input_ids=texts, pixel_values=x, return_loss=True).loss
-                elif teacher is not None:
-                    with torch.no_grad():
-                        hard = teacher(pixel_values=x).logits.argmax(-1)
-                    out = model(pixel_values=x)
-                    ce = torch.nn.functional.cross_entropy
-                    loss = 0.5 * ce(out.cls_logits, labels) + 0.5 * ce(
-                        out.distillation_logits, hard
-                    )
-                else:
-                    loss = torch.nn.functional.cross_entropy(model(pixel_values=x).logits, labels)
-            loss.backward()
-            optimizer.step()
-
+        step = hf_training_step(key, model, x, precision, args.batch)
         result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
         result["training_setting"] = "float32" if precision == "float32" else "autocast bfloat16"
     return result

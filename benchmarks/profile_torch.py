@@ -7,7 +7,11 @@ operators that take the most self CPU time, side by side, with each model's tota
 
 * `vit_b16_int8`: keras_vt `quantize(model, compile=True)` against HF `torch.ao` dynamic int8;
 * `vit_b16_bfloat16`: keras_vt `dtype="bfloat16"` against HF `model.to(torch.bfloat16)`;
-* `cvt_13_float32`: keras_vt CvT-13 against `CvtForImageClassification`.
+* `cvt_13_float32`: keras_vt CvT-13 against `CvtForImageClassification`;
+* `deit_s_train_bfloat16`: one training step of DeiT-S distilled with a ResNet-50 teacher under
+  bfloat16, each library at the setting `bench.py` measures (keras_vt `Distiller` under
+  `mixed_bfloat16` with AdamW, `train_on_batch`; HF `torch.autocast` with AdamW, the same step as
+  `bench.py`'s `hf_training_step`).
 
 A profile adds overhead to every operator, so its totals are above the timed figures of
 `bench.py`; the shares are what it is for. Results: `benchmarks/results/profile_torch.{md,json}`.
@@ -31,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.harness import set_threads  # noqa: E402
 from benchmarks.results_io import provenance, write_json  # noqa: E402
 
-CASES = ("vit_b16_int8", "vit_b16_bfloat16", "cvt_13_float32")
+CASES = ("vit_b16_int8", "vit_b16_bfloat16", "cvt_13_float32", "deit_s_train_bfloat16")
 
 
 def build(case):
@@ -41,6 +45,8 @@ def build(case):
 
     import keras_vt
 
+    if case == "deit_s_train_bfloat16":
+        return build_training("deit_s_distilled", "bfloat16")
     x = np.random.default_rng(0).uniform(-1, 1, (8, 224, 224, 3)).astype("float32")
     pixels = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     torch.manual_seed(0)
@@ -64,6 +70,21 @@ def build(case):
             return hf(pixel_values=pixels).logits
 
     return (lambda: model.predict_on_batch(x)), run_hf
+
+
+def build_training(key, precision, batch=8):
+    """(keras_vt training step, HF training step) of `key`, as `bench.py` times them."""
+    import torch
+
+    from benchmarks import bench
+
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    model, x, y = bench.keras_training("keras_vt", key, batch, policy)
+    torch.manual_seed(0)
+    hf = bench.hf_model(key)
+    pixels = torch.from_numpy(bench.batch_inputs("image", batch, channels_first=True))
+    hf_step = bench.hf_training_step(key, hf, pixels, precision, batch)
+    return (lambda: model.train_on_batch(x) if y is None else model.train_on_batch(x, y)), hf_step
 
 
 def profile(fn, warmup, top):
