@@ -66,7 +66,7 @@ MODELS = {
     "CvT": lambda n: CvT(
         image_size=32,
         num_classes=n,
-        embed_dims=(24, 48, 64),
+        hidden_dims=(24, 48, 64),
         num_heads=(1, 2, 2),
         depths=(1, 1, 1),
         patch_sizes=(3, 3, 3),

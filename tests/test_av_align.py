@@ -271,7 +271,7 @@ def test_bad_configuration_raises(overrides, message):
 def test_noise_curriculum_moves_from_clean_to_minus_5_db():
     data = keras_vt.training.AudioVisualSequence(8, batch_size=4, seed=1, max_symbols=2)
     curriculum = keras_vt.training.NoiseCurriculum(data)  # clean -> 10 -> 0 -> -5 dB
-    model = keras_vt.create_model("av_align_tiny", head="frame", num_layers=1)
+    model = keras_vt.create_model("av_align_tiny", head="frame", depth=1)
     model.compile(optimizer="adam")
     history = model.fit(data, epochs=5, callbacks=[curriculum], verbose=0)
     np.testing.assert_array_equal(history.history["snr_db"], [np.nan, 10, 0, -5, -5])

@@ -228,7 +228,7 @@ OVERRIDES = [
     # CvT
     ("cvt_13", dict(depths=(0, 1, 1)), "depths", "(0, 1, 1)"),
     ("cvt_13", dict(depths=(1, 1)), "depths", "(1, 1)"),
-    ("cvt_13", dict(embed_dims=(16, 32)), "num_heads", "(1, 2, 3)"),  # 2 stages, 3 heads
+    ("cvt_13", dict(hidden_dims=(16, 32)), "num_heads", "(1, 2, 3)"),  # 2 stages, 3 heads
     ("cvt_13", dict(num_heads=(0, 2, 3)), "num_heads", "(0, 2, 3)"),
     ("cvt_13", dict(mlp_ratio=0), "mlp_ratio", "0"),
     ("cvt_13", dict(image_size=0), "image_size", "0"),
@@ -253,7 +253,7 @@ OVERRIDES = [
     ("mmt_tiny", dict(margin=-1.0), "margin", "-1.0"),
     # AV Align
     ("av_align_tiny", dict(num_classes=0), "num_classes", "0"),
-    ("av_align_tiny", dict(num_layers=0), "num_layers", "0"),
+    ("av_align_tiny", dict(depth=0), "depth", "0"),
     ("av_align_tiny", dict(fusion="sum"), "fusion", "'sum'"),
     ("av_align_tiny", dict(modality="smell"), "modality", "'smell'"),
     ("av_align_tiny", dict(num_heads=0), "num_heads", "0"),
@@ -1340,12 +1340,12 @@ def test_vision_transformers_build_or_reject(name, overrides, batch, side):
 @PROPERTY
 @hypothesis.given(
     depths=st.tuples(*[st.integers(-1, 2)] * 3),
-    embed_dims=sizes([(8, 16, 24), (8, 16), (0, 8, 8), (6, 12, 18)]),
+    hidden_dims=sizes([(8, 16, 24), (8, 16), (0, 8, 8), (6, 12, 18)]),
     num_heads=sizes([(1, 2, 3), (2, 2, 2), (1, 1, 0)]),
     side=st.integers(1, 40),
 )
-def test_cvt_builds_or_rejects(depths, embed_dims, num_heads, side):
-    overrides = dict(depths=depths, embed_dims=embed_dims, num_heads=num_heads, num_classes=3)
+def test_cvt_builds_or_rejects(depths, hidden_dims, num_heads, side):
+    overrides = dict(depths=depths, hidden_dims=hidden_dims, num_heads=num_heads, num_classes=3)
     model = build_or_reject("cvt_13", overrides)
     if model is not None:
         out = call_or_reject(model, np.zeros((2, side, side, 3), "float32"))
@@ -1464,7 +1464,7 @@ def test_mmt_builds_or_rejects(overrides, frames):
         optional=dict(
             hidden_dim=sizes([0, 8, 12]),
             num_heads=st.integers(0, 3),
-            num_layers=st.integers(-1, 1),
+            depth=st.integers(-1, 1),
             num_classes=st.integers(0, 5),
         ),
     ),

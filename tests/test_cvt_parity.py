@@ -122,7 +122,7 @@ def test_converter_reports_missing_extra_and_mismatched_keys():
     state["cvt.encoder.stages.0.extra.weight"] = torch.zeros(3)
     state["layernorm.weight"] = torch.zeros(7)
     model = CvT(
-        embed_dims=(16, 32, 48),
+        hidden_dims=(16, 32, 48),
         num_heads=(1, 2, 3),
         depths=(1, 2, 3),
         num_classes=5,

@@ -95,7 +95,7 @@ def cvt_config_from_hf(config):
     if int(config.num_channels) != 3:
         raise ValueError(f"Unsupported CvtConfig: num_channels={config.num_channels}, expected 3.")
     return dict(
-        embed_dims=tuple(int(d) for d in config.embed_dim),
+        hidden_dims=tuple(int(d) for d in config.embed_dim),
         num_heads=tuple(int(h) for h in config.num_heads),
         depths=tuple(int(d) for d in config.depth),
         patch_sizes=tuple(int(p) for p in config.patch_sizes),

@@ -265,8 +265,9 @@ class AVAlign(FunctionalModel):
         num_classes: output classes including the blank / silence class 0 (data: 9).
         audio_features: features per audio frame.
         frame_size: side of the square video frames; `video_channels` their channels.
-        hidden_dim, num_layers, num_heads, mlp_dim, layer_norm_epsilon: the encoder stacks
-            (`num_layers` per stack), pre-LN, ReLU FFN.
+        hidden_dim, depth, num_heads, mlp_dim, layer_norm_epsilon: the encoder stacks
+            (`depth` blocks per stack), pre-LN, ReLU FFN. `num_layers`, `depth`'s name before
+            the one-name-per-concept rename, is still accepted with a `DeprecationWarning`.
         align_layers: cross-attention blocks of the align step (1 in the paper).
         frontend_filters, frontend_dim: the per-frame CNN (stride-2 stages) and its bottleneck.
         head: "ctc" (sequence output, greedy decoding) or "frame" (per audio frame classes).
@@ -293,7 +294,7 @@ class AVAlign(FunctionalModel):
         "frame_size",
         "video_channels",
         "hidden_dim",
-        "num_layers",
+        "depth",
         "num_heads",
         "mlp_dim",
         "layer_norm_epsilon",
@@ -307,6 +308,7 @@ class AVAlign(FunctionalModel):
         "au_loss_weight",
         "dropout",
     )
+    renamed_arguments = {"num_layers": "depth"}
 
     def __init__(
         self,
@@ -315,7 +317,7 @@ class AVAlign(FunctionalModel):
         frame_size=36,
         video_channels=1,
         hidden_dim=256,
-        num_layers=6,
+        depth=6,
         num_heads=1,
         mlp_dim=256,
         layer_norm_epsilon=1e-6,
@@ -332,6 +334,7 @@ class AVAlign(FunctionalModel):
         name=None,
         **kwargs,
     ):
+        depth = checks.renamed_argument(kwargs, "num_layers", "depth", depth, 6)
         for arg, value, choices in (
             ("head", head, HEADS),
             ("fusion", fusion, FUSIONS),
@@ -349,10 +352,9 @@ class AVAlign(FunctionalModel):
             hidden_dim,
             num_heads,
             mlp_dim,
-            num_layers,
+            depth,
             rates=dict(dropout=dropout),
             epsilon=layer_norm_epsilon,
-            names=dict(depth="num_layers"),
         )
         checks.check_int("align_layers", align_layers)
         checks.check_int("video_channels", video_channels)
@@ -388,11 +390,11 @@ class AVAlign(FunctionalModel):
         if modality == "video":
             a = ZeroFeatures(dtype=dtype, name="audio_zeros")(a)
         a = keras.layers.Dense(hidden_dim, dtype=dtype, name="audio_proj")(a)
-        a = encoder_stack(a, audio_mask, num_layers, "audio_encoder", dtype, **block)
+        a = encoder_stack(a, audio_mask, depth, "audio_encoder", dtype, **block)
         outputs = {}
         if modality != "audio":
             v = video_frontend(video, frontend_filters, frontend_dim, hidden_dim, dtype)
-            v = encoder_stack(v, video_mask, num_layers, "video_encoder", dtype, **block)
+            v = encoder_stack(v, video_mask, depth, "video_encoder", dtype, **block)
             fused = a
             for i in range(align_layers):
                 if fusion == "add":
@@ -428,6 +430,11 @@ class AVAlign(FunctionalModel):
         super().__init__(inputs, outputs, name=name, dtype=dtype, **kwargs)
         self.frame_accuracy = keras.metrics.Mean(name="frame_accuracy")
         self.keep_config(locals())
+
+    @property
+    def num_layers(self):
+        """Deprecated name of `depth`."""
+        return self.depth
 
     # ----------------------------------------------------------------------------- checks
     def check_inputs(self, inputs, argument="x"):
@@ -595,7 +602,7 @@ class AVAlign(FunctionalModel):
 AV_ALIGN_CONFIG = {}
 AV_ALIGN_TINY = dict(
     hidden_dim=32,
-    num_layers=2,
+    depth=2,
     mlp_dim=64,
     audio_features=32,
     frame_size=16,

@@ -54,7 +54,9 @@ class CvT(FunctionalModel):
 
     Args:
         image_size: preferred input side in pixels (int or (height, width)).
-        embed_dims, num_heads, depths: per stage (see `CVT_SIZES`).
+        hidden_dims, num_heads, depths: per stage (see `CVT_SIZES`). `embed_dims`, the name of
+            `hidden_dims` before the one-name-per-concept rename, is still accepted with a
+            `DeprecationWarning`.
         patch_sizes, patch_strides, patch_paddings: the convolutional token embeddings.
         mlp_ratio: MLP width over embedding width.
         kernel_size: side of the depthwise q/k/v projection kernels (3).
@@ -86,7 +88,7 @@ class CvT(FunctionalModel):
 
     config_keys = (
         "image_size",
-        "embed_dims",
+        "hidden_dims",
         "num_heads",
         "depths",
         "patch_sizes",
@@ -107,11 +109,12 @@ class CvT(FunctionalModel):
         "drop_path_rate",
         "layer_norm_epsilon",
     )
+    renamed_arguments = {"embed_dims": "hidden_dims"}
 
     def __init__(
         self,
         image_size=224,
-        embed_dims=(64, 192, 384),
+        hidden_dims=(64, 192, 384),
         num_heads=(1, 3, 6),
         depths=(1, 2, 10),
         patch_sizes=(7, 3, 3),
@@ -135,18 +138,21 @@ class CvT(FunctionalModel):
         name=None,
         **kwargs,
     ):
+        hidden_dims = checks.renamed_argument(
+            kwargs, "embed_dims", "hidden_dims", hidden_dims, (64, 192, 384)
+        )
         checks.check_image_size(image_size)
         checks.check_num_classes(num_classes)
         checks.check_choice("pooling", pooling, POOLINGS)
-        embed_dims = _per_stage(embed_dims, "embed_dims", len(tuple(embed_dims)))
-        stages = len(embed_dims)
+        hidden_dims = _per_stage(hidden_dims, "hidden_dims", len(tuple(hidden_dims)))
+        stages = len(hidden_dims)
         num_heads = _per_stage(num_heads, "num_heads", stages)
         depths = _per_stage(depths, "depths", stages)
         patch_sizes = _per_stage(patch_sizes, "patch_sizes", stages)
         patch_strides = _per_stage(patch_strides, "patch_strides", stages)
         patch_paddings = _per_stage(patch_paddings, "patch_paddings", stages)
-        for width, heads in zip(embed_dims, num_heads):
-            checks.check_heads(heads, width, "num_heads", "embed_dims")
+        for width, heads in zip(hidden_dims, num_heads):
+            checks.check_heads(heads, width, "num_heads", "hidden_dims")
         checks.check_positive("mlp_ratio", mlp_ratio)
         for argument, rate in (("dropout", dropout), ("attention_dropout", attention_dropout)):
             checks.check_rate(argument, rate)
@@ -162,7 +168,7 @@ class CvT(FunctionalModel):
         x, prefix = images, None
         for s in range(stages):
             x = layers.ConvTokenEmbedding(
-                embed_dims[s],
+                hidden_dims[s],
                 patch_sizes[s],
                 patch_strides[s],
                 patch_paddings[s],
@@ -183,7 +189,7 @@ class CvT(FunctionalModel):
             for b in range(depths[s]):
                 block = layers.ConvTransformerBlock(
                     num_heads[s],
-                    int(embed_dims[s] * mlp_ratio),
+                    int(hidden_dims[s] * mlp_ratio),
                     kernel_size=kernel_size,
                     query_stride=query_stride,
                     kv_stride=kv_stride,
@@ -204,7 +210,7 @@ class CvT(FunctionalModel):
                     x, prefix = block(x, prefix)
         norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")
         if pooling == "token":
-            x = keras.layers.Reshape((embed_dims[-1],), dtype=dtype, name="cls")(norm(prefix))
+            x = keras.layers.Reshape((hidden_dims[-1],), dtype=dtype, name="cls")(norm(prefix))
         else:
             x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="gap")(norm(x))
         if include_top:
@@ -213,13 +219,18 @@ class CvT(FunctionalModel):
 
         self.keep_config(locals())
 
+    @property
+    def embed_dims(self):
+        """Deprecated name of `hidden_dims`."""
+        return self.hidden_dims
 
-CVT_TINY = dict(embed_dims=(16, 32, 48), num_heads=(1, 2, 3), depths=(1, 1, 1), image_size=32)
+
+CVT_TINY = dict(hidden_dims=(16, 32, 48), num_heads=(1, 2, 3), depths=(1, 1, 1), image_size=32)
 for _name, (_dims, _heads, _depths) in CVT_SIZES.items():
     register(
         f"cvt_{_name}",
         CvT,
         family="cvt",
-        config=dict(embed_dims=_dims, num_heads=_heads, depths=_depths),
+        config=dict(hidden_dims=_dims, num_heads=_heads, depths=_depths),
         tiny=CVT_TINY,
     )
