@@ -30,6 +30,8 @@ import warnings
 
 import keras
 
+from keras_vt.layers import checks
+
 MODES = ("int8",)
 
 
@@ -49,8 +51,7 @@ def quantize(model, mode="int8", compile=False):
         `model`, quantised. On the PyTorch backend the CPU int8 matmul path is switched on
         (`enable_int8_matmul`).
     """
-    if mode not in MODES:
-        raise ValueError(f"Expected mode in {MODES}, got mode={mode!r}.")
+    checks.check_choice("mode", mode, MODES)
     if compile not in (True, False):
         raise ValueError(f"Expected compile to be True or False, got compile={compile!r}.")
     if compile and keras.backend.backend() != "torch":

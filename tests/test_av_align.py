@@ -255,9 +255,9 @@ def test_labels_longer_than_ctc_allows_raise(data):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(head="attention"), "head in"),
-        (dict(fusion="gate"), "fusion in"),
-        (dict(modality="text"), "modality in"),
+        (dict(head="attention"), r"Unknown head='attention'. Expected one of \('ctc', 'frame'\)"),
+        (dict(fusion="gate"), "Unknown fusion='gate'. Expected one of"),
+        (dict(modality="text"), "Unknown modality='text'. Expected one of"),
         (dict(frame_size=2), "frame_size as an int >= 4"),
         (dict(num_classes=1), "num_classes >= 2"),
     ],

@@ -179,8 +179,7 @@ class TransformerBlock(AttentionLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if norm not in NORMS:
-            raise ValueError(f"Expected norm in {NORMS}, got norm={norm!r}.")
+        checks.check_choice("norm", norm, NORMS)
         self.num_heads = int(num_heads)
         self.mlp_dim = checks.check_int("mlp_dim", mlp_dim)
         self.key_dim = key_dim

@@ -340,8 +340,7 @@ class AVAlign(FunctionalModel):
             ("fusion", fusion, FUSIONS),
             ("modality", modality, MODALITIES),
         ):
-            if value not in choices:
-                raise ValueError(f"Expected {arg} in {choices}, got {arg}={value!r}.")
+            checks.check_choice(arg, value, choices)
         checks.check_int("num_classes", num_classes)
         if num_classes < 2:
             raise ValueError(

@@ -202,8 +202,7 @@ class ExpertEmbedding(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if pooling not in POOLINGS:
-            raise ValueError(f"Expected pooling in {sorted(POOLINGS)}, got pooling={pooling!r}.")
+        checks.check_choice("pooling", pooling, sorted(POOLINGS))
         self.pooling = pooling
         self.experts = {str(k): int(v) for k, v in experts.items()}
         self.token_types = {str(k): int(v) for k, v in token_types.items()}
