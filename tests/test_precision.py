@@ -158,7 +158,7 @@ def test_int8_model_exports():
 
 def test_bad_mode_and_unbuilt_model():
     model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
-    with pytest.raises(ValueError, match=r"mode in \('int8',\), got mode='int4'"):
+    with pytest.raises(ValueError, match=r"Unknown mode='int4'. Expected one of \('int8',\)"):
         keras_vt.precision.quantize(model, mode="int4")
     with pytest.raises(ValueError, match="Expected a keras.Model for model, got str"):
         keras_vt.precision.quantize("vit_tiny_patch16_224")
