@@ -27,35 +27,35 @@ def invalid(argument, value, expected, problem=None):
     return ValueError(f"Invalid {argument}: {problem}. Expected {expected}.")
 
 
-def renamed_argument(kwargs, old, new, value, default):
-    """The value of argument `new`, also accepted under its deprecated name `old`.
+def rename_arguments(kwargs, renames):
+    """`kwargs` with each deprecated name of `renames` ({old: new}) given under its new name.
 
-    Pops `old` from `kwargs` (a constructor's `**kwargs`); when it is there, warns
-    (`DeprecationWarning`) and returns its value, unless `new` was also given (`value` is not
-    `default`), which is an error. Without `old`, returns `value`.
+    Warns (`DeprecationWarning`) for each old name found; an old name given together with its new
+    name is an error naming both. Changes and returns `kwargs`.
 
     Example:
 
-    >>> kwargs = {}
-    >>> keras_vt.layers.checks.renamed_argument(kwargs, "width", "hidden_dim", 64, 768)
-    64
+    >>> keras_vt.layers.checks.rename_arguments({"depth": 2}, {"num_layers": "depth"})
+    {'depth': 2}
     """
-    if old not in kwargs:
-        return value
-    old_value = kwargs.pop(old)
-    if value != default:
-        raise invalid(
-            old,
-            old_value,
-            f"only {new}, its new name",
-            f"got {old}={old_value!r} (deprecated) and {new}={value!r}",
+    for old, new in renames.items():
+        if old not in kwargs:
+            continue
+        value = kwargs.pop(old)
+        if new in kwargs:
+            raise invalid(
+                old,
+                value,
+                f"only {new}, its new name",
+                f"got {old}={value!r} (deprecated) and {new}={kwargs[new]!r}",
+            )
+        warnings.warn(
+            f"The argument {old}={value!r} is deprecated; pass {new}={value!r} instead.",
+            DeprecationWarning,
+            stacklevel=3,
         )
-    warnings.warn(
-        f"The argument {old}={old_value!r} is deprecated; pass {new}={old_value!r} instead.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return old_value
+        kwargs[new] = value
+    return kwargs
 
 
 def check_int(argument, value, minimum=1, maximum=None):

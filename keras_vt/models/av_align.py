@@ -334,7 +334,6 @@ class AVAlign(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        depth = checks.renamed_argument(kwargs, "num_layers", "depth", depth, 6)
         for arg, value, choices in (
             ("head", head, HEADS),
             ("fusion", fusion, FUSIONS),
@@ -429,11 +428,6 @@ class AVAlign(FunctionalModel):
         super().__init__(inputs, outputs, name=name, dtype=dtype, **kwargs)
         self.frame_accuracy = keras.metrics.Mean(name="frame_accuracy")
         self.keep_config(locals())
-
-    @property
-    def num_layers(self):
-        """Deprecated name of `depth`."""
-        return self.depth
 
     # ----------------------------------------------------------------------------- checks
     def check_inputs(self, inputs, argument="x"):

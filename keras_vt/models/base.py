@@ -1,5 +1,8 @@
 """The base of every keras_vt model: a functional graph built in `__init__`."""
 
+import functools
+import inspect
+
 import keras
 import numpy as np
 
@@ -58,9 +61,29 @@ class FunctionalModel(keras.Model):
     #: `get_config` returns them with the dtype policy, the name and `trainable`.
     config_keys = ()
 
-    #: {deprecated argument name: its new name}: `__init__` accepts the old name with a
-    #: `DeprecationWarning` (`checks.renamed_argument`); configs saved under it load silently.
+    #: {deprecated argument name: its new name}: the constructor accepts the old name with a
+    #: `DeprecationWarning` (`checks.rename_arguments`), the model answers to it as a read-only
+    #: alias, and configs saved under it load silently.
     renamed_arguments = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.renamed_arguments or "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            init(self, *args, **checks.rename_arguments(kwargs, cls.renamed_arguments))
+
+        # The constructor's own signature, for Keras' argument capture and the registry.
+        __init__.__signature__ = inspect.signature(init)
+        cls.__init__ = __init__
+        for old, new in cls.renamed_arguments.items():
+            if not hasattr(cls, old):
+                alias = property(lambda self, new=new: getattr(self, new))
+                alias.__doc__ = f"Deprecated name of `{new}`."
+                setattr(cls, old, alias)
 
     def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
         enable_channels_last_conv()  # PyTorch: convolutions without Keras' layout copies

@@ -48,7 +48,6 @@ class CLIPVisionTransformer(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        hidden_dim = checks.renamed_argument(kwargs, "width", "hidden_dim", hidden_dim, 768)
         grid = checks.image_grid(image_size, patch_size)
         mlp_dim = check_mlp(mlp_dim, hidden_dim, activation)
         normal = keras.initializers.RandomNormal(stddev=hidden_dim**-0.5)
@@ -76,11 +75,6 @@ class CLIPVisionTransformer(FunctionalModel):
         super().__init__(images, x, name=name, dtype=dtype, **kwargs)
         self.keep_config(locals())
         self.grid_size = grid
-
-    @property
-    def width(self):
-        """Deprecated name of `hidden_dim`."""
-        return self.hidden_dim
 
 
 def _conv_bn(x, filters, kernel, name, dtype, relu=True):

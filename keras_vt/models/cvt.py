@@ -138,9 +138,6 @@ class CvT(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        hidden_dims = checks.renamed_argument(
-            kwargs, "embed_dims", "hidden_dims", hidden_dims, (64, 192, 384)
-        )
         checks.check_image_size(image_size)
         checks.check_num_classes(num_classes)
         checks.check_choice("pooling", pooling, POOLINGS)
@@ -218,11 +215,6 @@ class CvT(FunctionalModel):
         super().__init__(images, x, name=name or "cvt", dtype=dtype, **kwargs)
 
         self.keep_config(locals())
-
-    @property
-    def embed_dims(self):
-        """Deprecated name of `hidden_dims`."""
-        return self.hidden_dims
 
 
 CVT_TINY = dict(hidden_dims=(16, 32, 48), num_heads=(1, 2, 3), depths=(1, 1, 1), image_size=32)

@@ -87,9 +87,6 @@ def accepted_arguments(cls):
     return names
 
 
-_UNSET = object()  # "not given", for renamed overrides
-
-
 def check_overrides(spec, overrides):
     """Raises a `ValueError` for an override the model's constructor does not take."""
     accepted = accepted_arguments(spec.cls)
@@ -128,11 +125,8 @@ def create_model(name, weights=None, tiny=False, **overrides):
     from keras_vt.layers import checks
 
     spec = get_spec(name)
-    for old, new in getattr(spec.cls, "renamed_arguments", {}).items():
-        if old in overrides:  # a deprecated name: warns, or an error if `new` is given too
-            overrides[new] = checks.renamed_argument(
-                overrides, old, new, overrides.get(new, _UNSET), _UNSET
-            )
+    # Deprecated names become the new ones before the family's configuration is merged in.
+    checks.rename_arguments(overrides, getattr(spec.cls, "renamed_arguments", {}))
     check_overrides(spec, overrides)
     if weights is not None:
         checks.check_weights_file(weights)  # before building: no weight created in vain

@@ -121,7 +121,6 @@ class CLIPTextEncoder(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        hidden_dim = checks.renamed_argument(kwargs, "width", "hidden_dim", hidden_dim, 512)
         context_length, vocabulary_size = int(context_length), int(vocabulary_size)
         if context_length < 2:
             raise ValueError(f"Expected context_length >= 2, got context_length={context_length}.")
@@ -168,8 +167,3 @@ class CLIPTextEncoder(FunctionalModel):
         )(x)
         super().__init__(token_ids, x, name=name, dtype=dtype, **kwargs)
         self.keep_config(locals())
-
-    @property
-    def width(self):
-        """Deprecated name of `hidden_dim`."""
-        return self.hidden_dim
