@@ -154,19 +154,17 @@ def _channels_last_conv(keras_conv):
         x = inputs.permute(0, 3, 1, 2)  # a view in channels-last memory format: no copy
         if not x.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
-        kernel = convert_to_tensor(kernel).permute(3, 2, 0, 1)
-        if x.shape[1] % kernel.shape[1]:  # Keras raises its error
-            return keras_conv(
-                inputs, kernel.permute(2, 3, 1, 0), strides, padding, data_format, dilation_rate
-            )
-        if not kernel.is_contiguous(memory_format=torch.channels_last):
-            kernel = kernel.contiguous(memory_format=torch.channels_last)
+        weight = convert_to_tensor(kernel).permute(3, 2, 0, 1)  # (out, in / groups, h, w)
+        if x.shape[1] % weight.shape[1]:  # Keras raises its error
+            return keras_conv(inputs, kernel, strides, padding, data_format, dilation_rate)
+        if not weight.is_contiguous(memory_format=torch.channels_last):
+            weight = weight.contiguous(memory_format=torch.channels_last)
         outputs = torch.nn.functional.conv2d(
             x,
-            kernel,
+            weight,
             stride=_pair(strides),
             dilation=_pair(dilation_rate),
-            groups=x.shape[1] // kernel.shape[1],
+            groups=x.shape[1] // weight.shape[1],
         )
         return outputs.permute(0, 2, 3, 1)
 

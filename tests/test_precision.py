@@ -211,11 +211,11 @@ def test_channels_last_conv_is_keras_conv_without_copies(shape, kernel, strides,
     fast = torch_nn.conv
     keras_conv = fast.__wrapped__
     rng = np.random.default_rng(0)
+    x_value, k_value = (rng.normal(size=s).astype("float32") for s in (shape, kernel))
     results = []
     for conv in (fast, keras_conv):
-        x = torch.tensor(rng.normal(size=shape).astype("float32"), requires_grad=True)
-        k = torch.tensor(rng.normal(size=kernel).astype("float32"), requires_grad=True)
-        rng = np.random.default_rng(0)
+        x = torch.tensor(x_value, requires_grad=True)
+        k = torch.tensor(k_value, requires_grad=True)
         y = conv(x, k, strides, "valid", "channels_last", dilation)
         (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
         results.append([t.detach().numpy() for t in (y, x.grad, k.grad)])
