@@ -6,6 +6,8 @@ Pure `keras.ops`; imported by `models/` and `training/`, imports neither.
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
+
 
 def in_batch_accuracy(logits_per_image):
     """(image-to-text, text-to-image) top-1 accuracy of a (batch, batch) similarity matrix."""
@@ -74,7 +76,7 @@ class RetrievalRecall(keras.metrics.Metric):
 
     def __init__(self, k=1, name=None, dtype="float32"):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"Expected k as a positive int, got k={k!r}.")
+            raise checks.invalid("k", k, "a positive int")
         super().__init__(name=name or f"R@{k}", dtype=dtype)
         self.k = k
         self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")

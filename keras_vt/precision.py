@@ -53,20 +53,25 @@ def quantize(model, mode="int8", compile=False):
     """
     checks.check_choice("mode", mode, MODES)
     if compile not in (True, False):
-        raise ValueError(f"Expected compile to be True or False, got compile={compile!r}.")
+        raise checks.invalid("compile", compile, "True or False")
     if compile and keras.backend.backend() != "torch":
-        raise ValueError(
-            "Expected compile=False on the "
-            f"{keras.backend.backend()!r} backend, got compile=True: compile=True fuses the int8 "
-            "layers with torch.compile (PyTorch backend); on TensorFlow and JAX compile the model "
-            "with jit_compile=True instead."
+        raise checks.invalid(
+            "compile",
+            compile,
+            f"compile=False on the {keras.backend.backend()!r} backend: compile=True fuses the "
+            "int8 layers with torch.compile (PyTorch backend); on TensorFlow and JAX compile the "
+            "model with jit_compile=True instead",
         )
     if not isinstance(model, keras.Model):
-        raise ValueError(f"Expected a keras.Model for model, got {type(model).__name__}.")
+        raise checks.invalid(
+            "model", model, "a keras.Model", problem=f"model of type {type(model).__name__}"
+        )
     if not model.built:
-        raise ValueError(
-            f"Expected a built model, got model={model.name!r} that has not been built; call it "
-            "once on example inputs first."
+        raise checks.invalid(
+            "model",
+            model.name,
+            "a built model: call it once on example inputs first",
+            problem=f"model={model.name!r} has not been built",
         )
     with warnings.catch_warnings(), one_collection():
         # Keras warns once per layer type without weights to quantise (LayerNorm, Dropout...).

@@ -20,9 +20,7 @@ def normalization_constants(model):
     """(mean, std) of `model`'s expected inputs, in [0, 1] pixel units."""
     name = getattr(model, "normalization", "imagenet")
     if name not in NORMALIZATIONS:
-        raise ValueError(
-            f"Unknown normalization={name!r}: expected one of {sorted(NORMALIZATIONS)}."
-        )
+        raise checks.unknown("normalization", name, sorted(NORMALIZATIONS))
     return NORMALIZATIONS[name]
 
 
@@ -78,7 +76,7 @@ def preprocess(images, model, value_range=(0, 255), interpolation="bicubic"):
     check_images(tuple(images.shape))
     low, high = value_range
     if high <= low:
-        raise ValueError(f"Expected value_range=(low, high) with high > low, got {value_range}.")
+        raise checks.invalid("value_range", value_range, "(low, high) with high > low")
     _check_value_range(images, value_range)
     x = (ops.cast(images, "float32") - low) / (high - low)
     size = getattr(model, "image_size", None)

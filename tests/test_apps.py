@@ -310,7 +310,7 @@ def test_tabs_say_when_weights_are_random():
     figure, _, _, status = av_align.align(demo, 1, -5, False)
     assert figure and "SNR -5 dB" in status and "random (untrained) weights" in status
     _, _, _, status = av_align.align(demo, 1, 99, False)
-    assert "Expected snr_db in [-10, 30] dB, got snr_db=99.0" in status
+    assert "Invalid snr_db: snr_db=99.0. Expected snr_db in [-10, 30] dB" in status
 
 
 def test_fifty_concurrent_requests_none_lost(servers, image_files, tmp_path):

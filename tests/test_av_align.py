@@ -90,7 +90,7 @@ def test_data_confusable_pairs_are_complementary():
 
 @pytest.mark.parametrize("snr", ["10", "loud", float("nan"), True, [0]])
 def test_data_rejects_a_non_numeric_snr(snr):
-    with pytest.raises(ValueError, match="snr_db as a number of decibels.*got snr_db="):
+    with pytest.raises(ValueError, match="Invalid snr_db: snr_db=.*Expected a number of decibels"):
         keras_vt.data.make_audio_visual(2, snr_db=snr)
 
 
@@ -258,7 +258,7 @@ def test_labels_longer_than_ctc_allows_raise(data):
         (dict(head="attention"), r"Unknown head='attention'. Expected one of \('ctc', 'frame'\)"),
         (dict(fusion="gate"), "Unknown fusion='gate'. Expected one of"),
         (dict(modality="text"), "Unknown modality='text'. Expected one of"),
-        (dict(frame_size=2), "frame_size as an int >= 4"),
+        (dict(frame_size=2), "Invalid frame_size: frame_size=2. Expected an int >= 4"),
         (dict(num_classes=1), "num_classes >= 2"),
     ],
 )

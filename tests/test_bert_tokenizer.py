@@ -138,7 +138,10 @@ def test_too_long_raises_unless_truncate(tokenizer):
     "vocabulary, match",
     [
         (["[PAD]", "[UNK]", "[CLS]", "a"], r"no \['\[SEP\]'\]"),
-        (["[UNK]", "[PAD]", "[CLS]", "[SEP]"], r"'\[PAD\]' at id 0.*vocabulary\[0\]='\[UNK\]'"),
+        (
+            ["[UNK]", "[PAD]", "[CLS]", "[SEP]"],
+            r"Invalid vocabulary\[0\]: vocabulary\[0\]='\[UNK\]'. Expected '\[PAD\]' at id 0",
+        ),
         (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "a"], "repeated tokens"),
         ("/nonexistent/vocab.txt", "No vocabulary file"),
         (42, "vocabulary=42 of type int"),

@@ -133,10 +133,13 @@ def check_compiled_int8_dense(counters):
 
 def test_compile_is_checked():
     model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
-    with pytest.raises(ValueError, match="Expected compile to be True or False, got compile='yes'"):
+    with pytest.raises(ValueError, match="Invalid compile: compile='yes'. Expected True or False"):
         keras_vt.precision.quantize(model, compile="yes")
     if keras.backend.backend() != "torch":
-        with pytest.raises(ValueError, match="got compile=True: .*jit_compile=True"):
+        with pytest.raises(
+            ValueError,
+            match="Invalid compile: compile=True. Expected compile=False on .*jit_compile=True",
+        ):
             keras_vt.precision.quantize(model, compile=True)
         assert keras_vt.precision.compile_int8_dense() is False
 
@@ -160,7 +163,9 @@ def test_bad_mode_and_unbuilt_model():
     model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
     with pytest.raises(ValueError, match=r"Unknown mode='int4'. Expected one of \('int8',\)"):
         keras_vt.precision.quantize(model, mode="int4")
-    with pytest.raises(ValueError, match="Expected a keras.Model for model, got str"):
+    with pytest.raises(
+        ValueError, match="Invalid model: model of type str. Expected a keras.Model"
+    ):
         keras_vt.precision.quantize("vit_tiny_patch16_224")
 
 

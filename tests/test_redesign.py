@@ -11,6 +11,7 @@
 import ast
 import hashlib
 import os
+import re
 
 import keras
 import numpy as np
@@ -117,6 +118,58 @@ def test_one_validation_dialect(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert message in str(info.value)
+
+
+# The dialects the checks module replaced: "Expected X, got arg=value." and Keras'
+# "Expected `arg` to be X; received arg=value." An error that names an argument and its value
+# goes through `checks.invalid` / `checks.unknown` instead.
+RETIRED_DIALECTS = (
+    r"^Expected .*(, got|; got|; received) [^ ]*=",
+    r"received \S+=",
+    r"^Unknown \S+=.*: expected one of",
+)
+
+
+def _value_error_messages(path):
+    """(line, message template) of each `raise ValueError(<string>)` in a source file."""
+    tree = ast.parse(open(path).read())
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+            continue
+        if getattr(node.exc.func, "id", None) != "ValueError" or not node.exc.args:
+            continue
+        message = node.exc.args[0]
+        if isinstance(message, ast.JoinedStr):
+            yield (
+                node.lineno,
+                "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in message.values),
+            )
+        elif isinstance(message, ast.Constant) and isinstance(message.value, str):
+            yield node.lineno, message.value
+
+
+def test_no_error_message_in_a_retired_dialect():
+    found = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "keras_vt")):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                for line, message in _value_error_messages(path):
+                    if any(re.search(p, message) for p in RETIRED_DIALECTS):
+                        found.append(f"{os.path.relpath(path, ROOT)}:{line}: {message}")
+    assert not found, "\n".join(found)
+
+
+def test_checks_invalid_and_unknown_wording():
+    assert str(checks.invalid("alpha", 2.0, "a number in [0, 1]")) == (
+        "Invalid alpha: alpha=2.0. Expected a number in [0, 1]."
+    )
+    assert str(checks.invalid("x", None, "a dict", problem="got list")) == (
+        "Invalid x: got list. Expected a dict."
+    )
+    assert str(checks.unknown("scale", "row", ("width", "head"), "or a float")) == (
+        "Unknown scale='row'. Expected one of ('width', 'head') or a float."
+    )
 
 
 FAMILIES = ("vit", "deit", "cpvt", "cvt", "clip", "cnn")

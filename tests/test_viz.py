@@ -364,5 +364,8 @@ def test_plot_alignment_draws_the_true_alignment_and_the_argmax():
     np.testing.assert_array_equal(dashed.get_xdata(), true)
     np.testing.assert_array_equal(dots.get_xdata(), [0, 0, 1, 2, 3, 3])
     plt.close(figure)
-    with pytest.raises(ValueError, match=r"\(audio frames, video frames\), got \(6,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid alignment: got shape \(6,\)\. Expected alignment of shape \(audio frames, video frames\)",
+    ):
         viz.plot_alignment(np.ones(6))

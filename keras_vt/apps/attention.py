@@ -6,6 +6,7 @@ import numpy as np
 from keras_vt import viz
 from keras_vt.apps.common import image_size_of, model_input, read_upload_or_sample, resize
 from keras_vt.apps.common import sample_paths as _sample_paths
+from keras_vt.layers import checks
 
 METHODS = ("raw", "rollout", "flow")
 FUSIONS = ("mean", "max", "min")
@@ -47,9 +48,9 @@ def _select_heads(maps, head):
 def joint_map(maps, layer, head, method, discard_ratio, grid, num_prefix):
     """The (grid_h, grid_w) map the explorer shows, in [0, 1]."""
     if method not in METHODS:
-        raise ValueError(f"Unknown method={method!r}: expected one of {METHODS}.")
+        raise checks.unknown("method", method, METHODS)
     if not 1 <= layer <= len(maps):
-        raise ValueError(f"Expected layer in [1, {len(maps)}], got layer={layer}.")
+        raise checks.invalid("layer", layer, f"layer in [1, {len(maps)}]")
     chosen, fusion = _select_heads(maps[:layer], head)
     query = 0 if num_prefix else "mean"
     if method == "raw":

@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_vt import viz
 from keras_vt.apps.common import ASSETS
+from keras_vt.layers import checks
 
 MODEL = "av_align_tiny"
 MANIFEST = os.path.join(ASSETS, "av_align_shapes.json")
@@ -88,9 +89,7 @@ class AVDemo:
                     model.load_weights(weights)
                     self.trained = True
         if model.head != "ctc":
-            raise ValueError(
-                f"Expected an AV Align model with head='ctc', got head={model.head!r}."
-            )
+            raise checks.invalid("head", model.head, "an AV Align model with head='ctc'")
         self.model = model
         self.directory = tempfile.mkdtemp(prefix="keras_vt_av_align_")
 
@@ -119,9 +118,9 @@ class AVDemo:
         from keras_vt.data import make_audio_visual
 
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise ValueError(f"Expected index as an int, got index={index!r}.")
+            raise checks.invalid("index", index, "an int")
         if not 0 <= index < NUM_EXAMPLES:
-            raise ValueError(f"Expected index in [0, {NUM_EXAMPLES - 1}], got index={index}.")
+            raise checks.invalid("index", index, f"index in [0, {NUM_EXAMPLES - 1}]")
         inputs, labels = make_audio_visual(
             NUM_EXAMPLES,
             seed=EXAMPLE_SEED,
@@ -238,11 +237,9 @@ def _snr(clean, snr_db):
     try:
         value = float(snr_db)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"Expected snr_db as a number of decibels, got snr_db={snr_db!r}."
-        ) from None
+        raise checks.invalid("snr_db", snr_db, "a number of decibels") from None
     if not SNR_RANGE[0] <= value <= SNR_RANGE[1]:
-        raise ValueError(f"Expected snr_db in {list(SNR_RANGE)} dB, got snr_db={value}.")
+        raise checks.invalid("snr_db", value, f"snr_db in {list(SNR_RANGE)} dB")
     return value
 
 

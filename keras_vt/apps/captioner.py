@@ -25,6 +25,7 @@ from keras_vt.apps.common import (
     resize,
     sample_paths,
 )
+from keras_vt.layers import checks
 
 CAPTIONER_MANIFEST = os.path.join(ASSETS, "captioner_shapes.json")
 # The configuration of examples/train_captioner.py, used when no manifest is shipped.
@@ -192,7 +193,7 @@ class CNNAttentionDemo:
         from keras_vt.models import create_model
 
         if name not in self.names:
-            raise ValueError(f"Unknown model={name!r}: expected one of {self.names}.")
+            raise checks.unknown("model", name, self.names)
         if name not in self.models:
             self.models[name] = create_model(name, tiny=True)
         return self.models[name]

@@ -202,7 +202,9 @@ class ModelBank:
 
     def entry(self, name):
         if name not in self.entries:
-            raise ValueError(f"Unknown model {name!r}: expected one of {self.names()}.")
+            from keras_vt.layers import checks
+
+            raise checks.unknown("model", name, self.names())
         entry = self.entries[name]
         if entry.model is None:
             entry.model = self._build(entry)

@@ -137,7 +137,9 @@ def launch(
     ```
     """
     if app not in APPS:
-        raise ValueError(f"Unknown app={app!r}: expected one of {sorted(APPS)}.")
+        from keras_vt.layers import checks
+
+        raise checks.unknown("app", app, sorted(APPS))
     _gradio()
     blocks = APPS[app](model=model, weights=weights)
     return serve(blocks, host, port, share, max_file_size, block, quiet, max_queue)
@@ -155,7 +157,9 @@ def serve(
 ):
     """Serves built Blocks with the safe defaults of `launch`; returns them."""
     if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
-        raise ValueError(f"Expected max_queue as an int >= 1, got max_queue={max_queue!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("max_queue", max_queue, "an int >= 1")
     blocks.queue(max_size=max_queue, default_concurrency_limit=CONCURRENCY)
     blocks.launch(
         server_name=host,

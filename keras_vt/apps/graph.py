@@ -4,6 +4,7 @@ import os
 import tempfile
 
 from keras_vt import viz
+from keras_vt.layers import checks
 
 FORMATS = ("png", "svg")
 
@@ -12,7 +13,7 @@ def model_graph(bank, model_name, file_format="png", expand_nested=False, direct
     """(PNG path to show or None, file path to download or None, status markdown)."""
     try:
         if file_format not in FORMATS:
-            raise ValueError(f"Unknown file_format={file_format!r}: expected one of {FORMATS}.")
+            raise checks.unknown("file_format", file_format, FORMATS)
         model = bank.get(model_name)
         directory = directory or tempfile.mkdtemp(prefix="keras_vt_graph_")
         stem = os.path.join(directory, f"{model.name}{'_nested' if expand_nested else ''}")

@@ -6,6 +6,7 @@ import numpy as np
 from keras_vt import viz
 from keras_vt.apps.common import image_size_of, model_input, read_image
 from keras_vt.apps.common import sample_paths as _sample_paths
+from keras_vt.layers import checks
 
 SHIFTS = (0, 1, 2, 4, 8, 16)
 
@@ -24,9 +25,7 @@ def similarity(bank, model_name, image_size):
         try:
             image_size = int(image_size)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"Invalid image_size: image_size={image_size!r}. Expected an int (pixels)."
-            ) from None
+            raise checks.invalid("image_size", image_size, "an int (pixels)") from None
         model = bank.get(model_name)
         patch = viz.patch_size_of(model)
         trained = image_size_of(model)
@@ -54,9 +53,7 @@ def translation(bank, model_names, sample, direction="horizontal", mode="roll"):
     columns = ["shift (px)", "relative feature change", "model"]
     try:
         if not model_names:
-            raise ValueError(
-                f"Invalid model_names: model_names={model_names!r}. Expected at least one model."
-            )
+            raise checks.invalid("model_names", model_names, "at least one model")
         image = read_image(_sample_paths()[sample] if sample in _sample_paths() else sample)
         for name in model_names:
             model = bank.get(name)

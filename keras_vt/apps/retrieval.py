@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from keras_vt import viz
+from keras_vt.layers import checks
 
 TOP_K = 5
 EMBEDDED_WEIGHTS = os.path.join(
@@ -80,7 +81,7 @@ class RetrievalDemo:
 
         for name, value in (("num_clips", num_clips), ("gallery", gallery)):
             if isinstance(value, bool) or not isinstance(value, int) or value < TOP_K:
-                raise ValueError(f"Expected {name} as an int >= {TOP_K}, got {name}={value!r}.")
+                raise checks.invalid(name, value, f"an int >= {TOP_K}")
         keras.utils.set_random_seed(seed)
         model = create_model("mmt_tiny")
         train_inputs, train_captions = make_video_captions(num_clips, seed=seed)
@@ -129,7 +130,7 @@ class RetrievalDemo:
             experts) and `groups` (its row/column names).
         """
         if not isinstance(caption, str) or not caption.strip():
-            raise ValueError(f"Expected a non-empty caption, got caption={caption!r}.")
+            raise checks.invalid("caption", caption, "a non-empty caption")
         ids = self.tokenizer([caption])
         embeddings, weights = self.model.encode_text(ids)
         from keras_vt.models.mmt import mixture_similarity

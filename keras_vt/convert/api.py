@@ -59,11 +59,15 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
 
     src = os.fspath(src)
     if not os.path.exists(src):
+        from keras_vt.layers import checks
+
         raise checks.invalid(
             "src", src, "a Hugging Face directory or a state-dict file", f"src={src!r} not found"
         )
     if dst is not None and not os.fspath(dst).endswith(".keras"):
-        raise ValueError(f"Expected dst to end with '.keras', got dst={os.fspath(dst)!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("dst", os.fspath(dst), "dst to end with '.keras'")
     if dst is not None:
         checks.check_output_path("dst", dst)
     if os.path.isdir(src):

@@ -38,8 +38,10 @@ def module_state(
     if hasattr(source, "state_dict") and callable(source.state_dict):
         source = source.state_dict()
     if not hasattr(source, "items"):
-        raise ValueError(
-            f"Invalid {argument}: {argument}={type(source).__name__}. Expected {expected}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            argument, source, expected, problem=f"{argument} of type {type(source).__name__}"
         )
     return {key: to_numpy(value) for key, value in source.items()}
 
@@ -214,7 +216,11 @@ class WeightPlan:
         """`variable` <- `combine(*[state[k] for k in keys])`, each key of the given shape."""
         keys, shapes = tuple(keys), tuple(tuple(int(d) for d in s) for s in shapes)
         if len(keys) != len(shapes):
-            raise ValueError(f"Expected one shape per key, got keys={keys} and shapes={shapes}.")
+            from keras_vt.layers import checks
+
+            raise checks.invalid(
+                "shapes", shapes, "one shape per key", problem=f"keys={keys} and shapes={shapes}"
+            )
         self.entries.append((variable, keys, shapes, combine))
 
     def tensor(self, variable, key, shape=None, transform=None):

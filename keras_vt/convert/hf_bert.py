@@ -203,7 +203,9 @@ def convert_hf_bert(source, dtype=None, progress=None, pooler="checkpoint"):
     from keras_vt.models.text import BertEncoder
 
     if pooler not in POOLER_OPTIONS:
-        raise ValueError(f"Unknown pooler={pooler!r}: expected one of {POOLER_OPTIONS}.")
+        from keras_vt.layers import checks
+
+        raise checks.unknown("pooler", pooler, POOLER_OPTIONS)
     config, state = _source(source, progress)
     kwargs = bert_config_from_hf(config)
     prefix = "bert." if any(k.startswith("bert.") for k in state) else ""

@@ -58,7 +58,9 @@ def parse_hub_name(weights):
     ('timm/vit_tiny_patch16_224.augreg_in21k', None, 'timm')
     """
     if not isinstance(weights, str):
-        raise ValueError(f"Expected weights as a string, got weights={weights!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("weights", weights, "a string")
     if weights.startswith("hf://"):
         body, kind = weights[len("hf://") :], "hf"
     elif weights.startswith("timm/"):
@@ -71,9 +73,10 @@ def parse_hub_name(weights):
         )
     repo_id, _, revision = body.partition("@")
     if not _REPO.match(repo_id) or (_ and not revision):
-        raise ValueError(
-            f"Expected a hub repository 'ORG/NAME' with an optional '@REVISION', got "
-            f"weights={weights!r}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "weights", weights, "a hub repository 'ORG/NAME' with an optional '@REVISION'"
         )
     return repo_id, revision or None, kind
 
@@ -183,7 +186,9 @@ def convert_from_hub(
 
     repo_id, _, kind = parse_hub_name(weights)
     if dst is not None and not os.fspath(dst).endswith(".keras"):
-        raise ValueError(f"Expected dst to end with '.keras', got dst={os.fspath(dst)!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("dst", os.fspath(dst), "dst to end with '.keras'")
     snapshot = download(weights, cache_dir, local_files_only, token)
     if not os.path.exists(os.path.join(snapshot, "config.json")):
         raise ValueError(

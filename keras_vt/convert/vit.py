@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from keras_vt.convert.checkpoint import WeightPlan, hf_num_labels, load_state_dict, read_hf_config
+from keras_vt.layers import checks
 from keras_vt.layers.position import resample_positions
 
 # Where each part of the network lives in each layout ({i} is the block index).
@@ -194,7 +195,7 @@ def _size(value, argument):
         return value, value
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return int(value[0]), int(value[1])
-    raise ValueError(f"Expected {argument} as an int or (height, width), got {value!r}.")
+    raise checks.invalid(argument, value, "an int or (height, width)")
 
 
 def hf_vit_config(config):
@@ -223,7 +224,7 @@ def hf_vit_config(config):
     if not isinstance(patch, int):
         patch_h, patch_w = _size(patch, "patch_size")
         if patch_h != patch_w:
-            raise ValueError(f"Expected square patches, got patch_size={patch!r}.")
+            raise checks.invalid("patch_size", patch, "square patches")
         patch = patch_h
     height, width = _size(config.get("image_size", 224), "image_size")
     return dict(
@@ -645,7 +646,7 @@ def convert_timm_vit(
     ```
     """
     if family not in ("vit", "deit"):
-        raise ValueError(f"Unknown family={family!r}: expected 'vit' or 'deit'.")
+        raise checks.unknown("family", family, ("vit", "deit"))
     state = _timm_state(source, progress)
     if "blocks.0.attn.qkv.weight" in state and "blocks.0.attn.qkv.bias" not in state:
         # timm's qkv_bias=False: a zero bias is the same function.

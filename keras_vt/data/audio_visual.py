@@ -50,16 +50,19 @@ def _check_snr(snr_db):
     if snr_db is None:
         return None
     if isinstance(snr_db, bool) or not isinstance(snr_db, numbers.Real) or math.isnan(snr_db):
-        raise ValueError(
-            f"Expected snr_db as a number of decibels (e.g. 10, 0, -5) or None for clean audio, "
-            f"got snr_db={snr_db!r}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "snr_db", snr_db, "a number of decibels (e.g. 10, 0, -5) or None for clean audio"
         )
     return float(snr_db)
 
 
 def _check_int(name, value, low):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"Expected {name} as an int >= {low}, got {name}={value!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid(name, value, f"an int >= {low}")
     return int(value)
 
 
@@ -162,7 +165,9 @@ def make_audio_visual(
     audio_bins = _check_int("audio_bins", audio_bins, 4)
     frame_size = _check_int("frame_size", frame_size, 8)
     if isinstance(max_lag_ms, bool) or not isinstance(max_lag_ms, numbers.Real) or max_lag_ms < 0:
-        raise ValueError(f"Expected max_lag_ms as a number >= 0, got max_lag_ms={max_lag_ms!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("max_lag_ms", max_lag_ms, "a number >= 0")
     rng = np.random.default_rng(seed)
     t_audio, t_video = max_frames(max_symbols)
     spectra = symbol_spectra(audio_bins)

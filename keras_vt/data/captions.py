@@ -154,9 +154,13 @@ def make_captioned_shapes(num_images, image_size=64, seed=0, holdout=None, only=
     size = _check_int("image_size", image_size, 16)
     seed = _check_int("seed", seed, 0)
     if holdout is not None and only is not None:
-        raise ValueError(
-            "Pass either `holdout` or `only`, not both; "
-            f"received holdout={holdout!r} and only={only!r}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "only",
+            only,
+            "either holdout or only, not both",
+            problem=f"holdout={holdout!r} and only={only!r}",
         )
     pairs = [(c, s) for c in COLOUR_NAMES for s in CLASS_NAMES]
     if holdout is not None:
@@ -167,7 +171,9 @@ def make_captioned_shapes(num_images, image_size=64, seed=0, holdout=None, only=
     if only is not None:
         included = _check_pairs("only", only)
         if not included:
-            raise ValueError(f"Expected `only` to hold at least one pair; received only={only!r}.")
+            from keras_vt.layers import checks
+
+            raise checks.invalid("only", only, "at least one (colour, shape) pair")
         pairs = [p for p in pairs if p in included]
 
     rng = np.random.default_rng(seed)

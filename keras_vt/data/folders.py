@@ -43,16 +43,20 @@ def image_folder_dataset(
     ```
     """
     if not os.path.isdir(directory):
-        raise ValueError(
-            f"Expected `directory` to be an existing folder; received directory={directory!r}."
-        )
+        from keras_vt.layers import checks
+
+        raise checks.invalid("directory", directory, "an existing folder")
     has_class_folder = any(
         entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(directory)
     )
     if not has_class_folder:
-        raise ValueError(
-            "Expected `directory` to hold one sub-folder of images per class; "
-            f"received directory={directory!r}, which has no sub-folders."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "directory",
+            directory,
+            "a folder holding one sub-folder of images per class",
+            problem=f"directory={directory!r} has no sub-folders",
         )
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         image_size = (image_size, image_size)
@@ -61,9 +65,10 @@ def image_folder_dataset(
         or len(image_size) != 2
         or any(_not_positive_int(s) for s in image_size)
     ):
-        raise ValueError(
-            "Expected `image_size` to be a positive int or a (height, width) pair of them; "
-            f"received image_size={image_size!r}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "image_size", image_size, "a positive int or a (height, width) pair of them"
         )
     batch_size = _check_int("batch_size", batch_size, 1)
     _check_images_decode(directory)

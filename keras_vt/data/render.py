@@ -273,9 +273,9 @@ def _check_int(name, value, minimum, maximum=None):
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not is_int or value < minimum or (maximum is not None and value > maximum):
         expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(
-            f"Expected `{name}` to be an integer {expected}; received {name}={value!r}."
-        )
+        from keras_vt.layers import checks
+
+        raise checks.invalid(name, value, f"an int {expected}")
     return int(value)
 
 
@@ -283,10 +283,9 @@ def _check_pairs(name, pairs):
     try:
         items = [tuple(p) for p in pairs]
     except TypeError:
-        raise ValueError(
-            f"Expected `{name}` to be a collection of (colour, shape) pairs; "
-            f"received {name}={pairs!r}."
-        ) from None
+        from keras_vt.layers import checks
+
+        raise checks.invalid(name, pairs, "a collection of (colour, shape) pairs") from None
     checked = set()
     for item in items:
         if len(item) != 2:

@@ -95,7 +95,9 @@ _FONT = {  # 3 x 5 bitmaps, rows top to bottom
 
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Expected {name} as an int >= {minimum}, got {name}={value!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid(name, value, f"an int >= {minimum}")
     return int(value)
 
 
@@ -359,9 +361,9 @@ class VideoCaptionTokenizer:
         ids = np.zeros((len(captions), self.context_length), np.int32)
         for row, caption in enumerate(captions):
             if not isinstance(caption, str) or not caption.strip():
-                raise ValueError(
-                    f"Expected non-empty caption strings, got captions[{row}]={caption!r}."
-                )
+                from keras_vt.layers import checks
+
+                raise checks.invalid(f"captions[{row}]", caption, "a non-empty caption string")
             words = caption.lower().replace(",", " ").split()
             tokens = [self.cls_id] + [self.index.get(w, self.unknown_id) for w in words]
             tokens.append(self.sep_id)

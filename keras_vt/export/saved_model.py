@@ -107,7 +107,7 @@ def add_image_endpoints(archive, model, activation="softmax", name="serve"):
     """
     tf = _tf()
     if activation not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation={activation!r}: expected one of {ACTIVATIONS}.")
+        raise checks.unknown("activation", activation, ACTIVATIONS)
     size = target_size(model)
     mean, std = normalization_constants(model)
     spatial = size if size is not None else (None, None)
@@ -259,7 +259,9 @@ def export_saved_model(model, path, activation="softmax", tokenizer=None, verbos
     """
     check_backend()
     if not isinstance(model, keras.Model):
-        raise ValueError(f"Expected a keras.Model, got model of type {type(model).__name__}.")
+        raise checks.invalid(
+            "model", model, "a keras.Model", problem=f"model of type {type(model).__name__}"
+        )
     archive = keras.export.ExportArchive()
     serve = add_image_endpoints(archive, model, activation=activation)
     archive.add_endpoint("serving_default", serve)

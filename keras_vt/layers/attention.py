@@ -61,9 +61,8 @@ def attention_mask(mask):
     if len(mask.shape) == 2:
         mask = mask[:, None, None, :]
     elif len(mask.shape) != 4:
-        raise ValueError(
-            f"Expected mask of shape (batch, keys) or (batch, heads, queries, keys), got shape "
-            f"{tuple(mask.shape)}."
+        raise checks.invalid_shape(
+            "mask", mask.shape, "mask of shape (batch, keys) or (batch, heads, queries, keys)"
         )
     return ops.cast(mask, "bool")
 

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
 from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
@@ -73,7 +74,7 @@ class AttentionAugmentedConv2D(Layer):
         _check_positive_int("filters", filters)
         _check_positive_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
-            raise ValueError(f"Invalid kernel_size: kernel_size={kernel_size}. Expected odd.")
+            raise checks.invalid("kernel_size", kernel_size, "an odd int")
         _check_positive_int("num_heads", num_heads)
         key_dim = key_dim if key_dim is not None else num_heads * max(filters // (5 * num_heads), 1)
         value_dim = (
@@ -83,16 +84,15 @@ class AttentionAugmentedConv2D(Layer):
         _check_positive_int("value_dim", value_dim)
         for arg, value in (("key_dim", key_dim), ("value_dim", value_dim)):
             if value % num_heads:
-                raise ValueError(
-                    f"Invalid {arg}: {arg}={value}. Expected a multiple of num_heads={num_heads}."
-                )
+                raise checks.invalid(arg, value, f"a multiple of num_heads={num_heads}")
         if value_dim > filters:
-            raise ValueError(
-                f"Invalid value_dim: value_dim={value_dim}. Expected at most filters={filters} "
-                "(the attention channels are part of the output channels)."
+            raise checks.invalid(
+                "value_dim",
+                value_dim,
+                f"at most filters={filters} (the attention channels are part of the output channels)",
             )
         if strides not in (1, 2):
-            raise ValueError(f"Invalid strides: strides={strides!r}. Expected 1 or 2.")
+            raise checks.invalid("strides", strides, "1 or 2")
         self.filters = filters
         self.kernel_size = kernel_size
         self.key_dim = key_dim

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
 from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
@@ -23,9 +24,7 @@ class _AxialLayer(Layer):
         _check_positive_int("num_heads", num_heads)
         _check_positive_int("key_dim", key_dim, allow_none=True)
         if filters is not None and filters % num_heads:
-            raise ValueError(
-                f"Invalid filters: filters={filters}. Expected a multiple of num_heads={num_heads}."
-            )
+            raise checks.invalid("filters", filters, f"a multiple of num_heads={num_heads}")
         self.filters = filters
         self.num_heads = num_heads
         self.key_dim = key_dim
@@ -81,7 +80,7 @@ class AxialAttention1D(_AxialLayer):
     ):
         super().__init__(filters, num_heads, key_dim, position_sensitive, **kwargs)
         if axis not in _AXES:
-            raise ValueError(f"Invalid axis: axis={axis!r}. Expected 'height' or 'width'.")
+            raise checks.invalid("axis", axis, "'height' or 'width'")
         self.axis = axis
 
     def build(self, input_shape):

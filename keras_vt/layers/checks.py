@@ -27,6 +27,18 @@ def invalid(argument, value, expected, problem=None):
     return ValueError(f"Invalid {argument}: {problem}. Expected {expected}.")
 
 
+def invalid_shape(argument, shape, expected):
+    """The `ValueError` for an array of the wrong shape: `Invalid {argument}: got shape ...`.
+
+    Example:
+
+    >>> str(keras_vt.layers.checks.invalid_shape("tokens", (2, 3), "tokens of shape (b, n, c)"))
+    'Invalid tokens: got shape (2, 3). Expected tokens of shape (b, n, c).'
+    """
+    shape = tuple(shape) if shape is not None else None
+    return invalid(argument, shape, expected, problem=f"got shape {shape}")
+
+
 def rename_arguments(kwargs, renames):
     """`kwargs` with each deprecated name of `renames` ({old: new}) given under its new name.
 
@@ -104,8 +116,22 @@ def check_choice(argument, value, choices):
     'gap'
     """
     if value not in choices:
-        raise ValueError(f"Unknown {argument}={value!r}. Expected one of {tuple(choices)}.")
+        raise unknown(argument, value, choices)
     return value
+
+
+def unknown(argument, value, choices, extra=None):
+    """The `ValueError` for a value outside a set: `Unknown argument=value. Expected one of ...`.
+
+    `extra` (e.g. "or a float") follows the choices.
+
+    Example:
+
+    >>> str(keras_vt.layers.checks.unknown("pooling", "max", ("token", "gap")))
+    "Unknown pooling='max'. Expected one of ('token', 'gap')."
+    """
+    extra = f" {extra}" if extra else ""
+    return ValueError(f"Unknown {argument}={value!r}. Expected one of {tuple(choices)}{extra}.")
 
 
 def check_num_classes(num_classes):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
 
 
@@ -11,7 +12,7 @@ def _check_positive_int(name, value, allow_none=False):
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         extra = " or None" if allow_none else ""
-        raise ValueError(f"Invalid {name}: {name}={value!r}. Expected a positive int{extra}.")
+        raise checks.invalid(name, value, f"a positive int{extra}")
 
 
 def _check_feature_map(layer, shape, static_spatial=False, why=""):

@@ -16,10 +16,10 @@ SCALES = ("width", "head")
 def _check_scale(scale):
     if isinstance(scale, str):
         if scale not in SCALES:
-            raise ValueError(f"Unknown scale={scale!r}: expected one of {SCALES} or a float.")
+            raise checks.unknown("scale", scale, SCALES, "or a float")
         return scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
-        raise ValueError(f"Expected scale as 'width', 'head' or a positive float, got {scale!r}.")
+        raise checks.invalid("scale", scale, "'width', 'head' or a positive float")
     return float(scale)
 
 
@@ -138,9 +138,7 @@ class ConvProjectionAttention(AttentionLayer):
 
     def build(self, x_shape, grid_shape=None):
         if len(x_shape) != 3:
-            raise ValueError(
-                f"Expected tokens of shape (batch, tokens, width), got shape {tuple(x_shape)}."
-            )
+            raise checks.invalid_shape("tokens", x_shape, "tokens of shape (batch, tokens, width)")
         dim = x_shape[-1]
         if dim % self.num_heads:
             raise ValueError(

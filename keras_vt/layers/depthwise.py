@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
+
 IMPLEMENTATIONS = ("auto", "conv", "shifts")
 
 
@@ -40,9 +42,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     def __init__(self, kernel_size, implementation="auto", **kwargs):
         if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"Unknown implementation={implementation!r}. Expected one of {IMPLEMENTATIONS}."
-            )
+            raise checks.unknown("implementation", implementation, IMPLEMENTATIONS)
         super().__init__(kernel_size, **kwargs)
         self.implementation = implementation
 

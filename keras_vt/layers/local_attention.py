@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
 from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
@@ -57,14 +58,14 @@ class LocalSelfAttention2D(Layer):
         _check_positive_int("kernel_size", kernel_size)
         _check_positive_int("num_heads", num_heads)
         if kernel_size % 2 == 0:
-            raise ValueError(f"Invalid kernel_size: kernel_size={kernel_size}. Expected odd.")
+            raise checks.invalid("kernel_size", kernel_size, "an odd int")
         if filters % num_heads or (filters // num_heads) % 2:
             raise ValueError(
                 f"Invalid filters: filters={filters} with num_heads={num_heads}. Expected a "
                 "multiple of num_heads with an even per-head depth (row and column halves)."
             )
         if padding not in ("same", "valid"):
-            raise ValueError(f"Invalid padding: padding={padding!r}. Expected 'same' or 'valid'.")
+            raise checks.invalid("padding", padding, "'same' or 'valid'")
         self.padding = padding
         self.filters = filters
         self.kernel_size = kernel_size

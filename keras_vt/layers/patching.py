@@ -10,9 +10,11 @@ from keras_vt.layers.base import Layer
 def check_images(shape, argument="images", channels=3):
     """Raises a `ValueError` unless `shape` is (batch, height, width, `channels`)."""
     if len(shape) != 4:
-        raise ValueError(
-            f"Expected {argument} of rank 4 (batch, height, width, {channels}), "
-            f"got {argument} with shape {tuple(shape)} (rank {len(shape)})."
+        raise checks.invalid(
+            argument,
+            None,
+            f"{argument} of rank 4 (batch, height, width, {channels})",
+            problem=f"got {argument} with shape {tuple(shape)} (rank {len(shape)})",
         )
     if shape[-1] is not None and channels is not None and shape[-1] != channels:
         raise ValueError(
@@ -92,16 +94,18 @@ def token_grid(grid, argument="grid"):
     """
     if isinstance(grid, (tuple, list)):
         if len(grid) != 2:
-            raise ValueError(
-                f"Expected {argument} as (height, width) or a (batch, height, width, channels) "
-                f"feature map, got {argument}={grid!r}."
+            raise checks.invalid(
+                argument,
+                grid,
+                "(height, width) or a (batch, height, width, channels) feature map",
             )
         return grid[0], grid[1]
     shape = ops.shape(grid)
     if len(shape) != 4:
-        raise ValueError(
-            f"Expected {argument} as (height, width) or a (batch, height, width, channels) "
-            f"feature map, got a tensor of shape {tuple(shape)}."
+        raise checks.invalid_shape(
+            argument,
+            shape,
+            f"{argument} as (height, width) or a (batch, height, width, channels) feature map",
         )
     return shape[1], shape[2]
 

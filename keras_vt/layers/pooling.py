@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
 from keras_vt.layers.position import _as_grid
@@ -41,7 +42,7 @@ class AttentionPool2D(Layer):
         super().__init__(**kwargs)
         self.grid_size = _as_grid(grid_size, "grid_size")
         if int(num_heads) < 1:
-            raise ValueError(f"Expected num_heads >= 1, got num_heads={num_heads}.")
+            raise checks.invalid("num_heads", num_heads, "num_heads >= 1")
         self.num_heads = int(num_heads)
         self.output_dim = None if output_dim is None else int(output_dim)
         self.fused = bool(fused)

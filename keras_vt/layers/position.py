@@ -31,9 +31,7 @@ def interpolation_matrix(old, new, interpolation="bicubic", antialias=False):
     PyTorch's antialiased path).
     """
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
-            f"Unknown interpolation={interpolation!r}: expected one of {INTERPOLATIONS}."
-        )
+        raise checks.unknown("interpolation", interpolation, INTERPOLATIONS)
     scale = old / new
     centres = (np.arange(new) + 0.5) * scale - 0.5
     if antialias:
@@ -125,7 +123,7 @@ def _as_grid(grid, argument):
         grid = (grid, grid)
     grid = tuple(int(g) for g in grid)
     if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f"Expected {argument} as (height, width) of positive ints, got {grid}.")
+        raise checks.invalid(argument, grid, "(height, width) of positive ints")
     return grid
 
 
@@ -165,9 +163,7 @@ class PositionEmbedding(Layer):
         self.grid_size = _as_grid(grid_size, "grid_size")
         self.num_prefix_tokens = int(num_prefix_tokens)
         if interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"Unknown interpolation={interpolation!r}: expected one of {INTERPOLATIONS}."
-            )
+            raise checks.unknown("interpolation", interpolation, INTERPOLATIONS)
         self.interpolation = interpolation
         self.antialias = bool(antialias)
         self.initializer = keras.initializers.get(
@@ -310,11 +306,9 @@ class PositionEncodingGenerator(Layer):
     ):
         super().__init__(**kwargs)
         if int(num_prefix_tokens) < 0:
-            raise ValueError(
-                f"Expected num_prefix_tokens >= 0, got num_prefix_tokens={num_prefix_tokens}."
-            )
+            raise checks.invalid("num_prefix_tokens", num_prefix_tokens, "num_prefix_tokens >= 0")
         if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
-            raise ValueError(f"Expected an odd kernel_size >= 1, got kernel_size={kernel_size}.")
+            raise checks.invalid("kernel_size", kernel_size, "an odd kernel_size >= 1")
         self.num_prefix_tokens = int(num_prefix_tokens)
         self.kernel_size = int(kernel_size)
         self.kernel_initializer = keras.initializers.get(
@@ -334,8 +328,8 @@ class PositionEncodingGenerator(Layer):
 
     def build(self, x_shape, grid_shape=None):
         if len(x_shape) != 3:
-            raise ValueError(
-                f"Expected tokens of shape (batch, tokens, channels), got shape {tuple(x_shape)}."
+            raise checks.invalid_shape(
+                "tokens", x_shape, "tokens of shape (batch, tokens, channels)"
             )
         self.conv.build((None, None, None, x_shape[-1]))
 

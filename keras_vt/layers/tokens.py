@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 
 
@@ -33,7 +34,7 @@ class ClassToken(Layer):
     def __init__(self, num_tokens=1, initializer="zeros", prepend=True, **kwargs):
         super().__init__(**kwargs)
         if int(num_tokens) < 1:
-            raise ValueError(f"Expected num_tokens >= 1, got num_tokens={num_tokens}.")
+            raise checks.invalid("num_tokens", num_tokens, "num_tokens >= 1")
         self.num_tokens = int(num_tokens)
         self.initializer = keras.initializers.get(initializer)
         self.prepend = bool(prepend)

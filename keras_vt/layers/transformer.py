@@ -24,7 +24,7 @@ ACTIVATIONS = {
 
 def get_activation(name):
     if name not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation={name!r}: expected one of {sorted(ACTIVATIONS)}.")
+        raise checks.unknown("activation", name, sorted(ACTIVATIONS))
     return ACTIVATIONS[name]
 
 
@@ -222,9 +222,8 @@ class TransformerBlock(AttentionLayer):
             return keras.saving.deserialize_keras_object(attention)
         if isinstance(attention, keras.layers.Layer):
             return attention
-        raise ValueError(
-            "Expected attention=None, 'self', 'cross' or an attention layer, got "
-            f"attention={attention!r}."
+        raise checks.invalid(
+            "attention", attention, "attention=None, 'self', 'cross' or an attention layer"
         )
 
     def get_config(self):

@@ -223,9 +223,7 @@ def greedy_decode(logits, lengths=None, blank=0):
     """
     shape = array_shape(logits)
     if len(shape) != 3:
-        raise ValueError(
-            f"Expected logits of shape (batch, time, classes), got logits with shape {shape}."
-        )
+        raise checks.invalid_shape("logits", shape, "logits of shape (batch, time, classes)")
     if lengths is None:
         lengths = np.full((shape[0],), shape[1], "int32")
     lengths = np.asarray(lengths).astype("int32").reshape(-1)
@@ -342,8 +340,8 @@ class AVAlign(FunctionalModel):
             checks.check_choice(arg, value, choices)
         checks.check_int("num_classes", num_classes)
         if num_classes < 2:
-            raise ValueError(
-                f"Expected num_classes >= 2 (class 0 is the blank), got num_classes={num_classes}."
+            raise checks.invalid(
+                "num_classes", num_classes, "num_classes >= 2 (class 0 is the blank)"
             )
         checks.check_int("audio_features", audio_features)
         checks.check_transformer(
@@ -359,15 +357,16 @@ class AVAlign(FunctionalModel):
         checks.check_int("frontend_dim", frontend_dim)
         frontend_filters = tuple(int(f) for f in frontend_filters)
         if not frontend_filters:
-            raise ValueError("Expected at least one front-end stage, got frontend_filters=().")
+            raise checks.invalid("frontend_filters", (), "at least one front-end stage")
         if (
             isinstance(frame_size, bool)
             or not isinstance(frame_size, int)
             or frame_size < 2 ** len(frontend_filters)
         ):
-            raise ValueError(
-                f"Expected frame_size as an int >= {2 ** len(frontend_filters)} (the front-end "
-                f"halves it {len(frontend_filters)} times), got frame_size={frame_size!r}."
+            raise checks.invalid(
+                "frame_size",
+                frame_size,
+                f"an int >= {2 ** len(frontend_filters)} (the front-end halves it {len(frontend_filters)} times)",
             )
         au_loss = bool(au_loss) and modality != "audio"
         au_loss_weight = float(au_loss_weight)
@@ -434,17 +433,19 @@ class AVAlign(FunctionalModel):
         """Raises a `ValueError` unless `inputs` is a dict of the four arrays with agreeing
         batch sizes and frame counts and the model's frame and feature sizes."""
         if not isinstance(inputs, dict) or any(k not in inputs for k in INPUT_KEYS):
-            got = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
-            raise ValueError(
-                f"Expected {argument} as a dict with keys {list(INPUT_KEYS)} (see "
-                f"keras_vt.data.make_audio_visual), got {got}."
+            got = f"keys {sorted(inputs)}" if isinstance(inputs, dict) else type(inputs).__name__
+            raise checks.invalid(
+                argument,
+                inputs,
+                f"a dict with keys {list(INPUT_KEYS)} (see keras_vt.data.make_audio_visual)",
+                problem=f"got {got}",
             )
         shapes = {k: array_shape(inputs[k]) for k in INPUT_KEYS}
         expected_ranks = {"audio": 3, "audio_mask": 2, "video": 5, "video_mask": 2}
         for key, rank in expected_ranks.items():
             if len(shapes[key]) != rank:
-                raise ValueError(
-                    f"Expected {argument}[{key!r}] of rank {rank}, got shape {shapes[key]}."
+                raise checks.invalid_shape(
+                    f"{argument}[{key!r}]", shapes[key], f"{argument}[{key!r}] of rank {rank}"
                 )
         batches = {k: s[0] for k, s in shapes.items()}
         if len(set(batches.values()) - {None}) > 1:
@@ -453,9 +454,10 @@ class AVAlign(FunctionalModel):
                 f"{batches} in {argument}."
             )
         if shapes["audio"][-1] != self.audio_features:
-            raise ValueError(
-                f"Expected {argument}['audio'] with {self.audio_features} features per frame "
-                f"(audio_features), got shape {shapes['audio']}."
+            raise checks.invalid_shape(
+                f"{argument}['audio']",
+                shapes["audio"],
+                f"{argument}['audio'] with {self.audio_features} features per frame (audio_features)",
             )
         frame = (self.frame_size, self.frame_size, self.video_channels)
         if tuple(shapes["video"][2:]) != frame:
@@ -467,9 +469,10 @@ class AVAlign(FunctionalModel):
         for stream in ("audio", "video"):
             want, got = shapes[stream][1], shapes[f"{stream}_mask"][1]
             if want is not None and got is not None and want != got:
-                raise ValueError(
-                    f"Expected {argument}['{stream}_mask'] of length {want} (one entry per "
-                    f"{stream} frame), got shape {shapes[stream + '_mask']}."
+                raise checks.invalid_shape(
+                    f"{argument}['{stream}_mask']",
+                    shapes[stream + "_mask"],
+                    f"{argument}['{stream}_mask'] of length {want} (one entry per {stream} frame)",
                 )
 
     def check_labels(self, inputs, labels, argument="y"):
@@ -477,23 +480,28 @@ class AVAlign(FunctionalModel):
         per audio frame, `"tokens"` sequences that fit the valid audio frames (CTC needs one
         frame per token plus one blank between repeated tokens), `"au"` for the AU loss."""
         if not isinstance(labels, dict):
-            raise ValueError(
-                f"Expected {argument} as the labels dict of keras_vt.data.make_audio_visual, "
-                f"got {type(labels).__name__}."
+            raise checks.invalid(
+                argument,
+                labels,
+                "the labels dict of keras_vt.data.make_audio_visual",
+                problem=f"{argument} of type {type(labels).__name__}",
             )
         key = "tokens" if self.head == "ctc" else "frames"
         needed = [key] + (["au"] if self.au_loss else [])
         missing = [k for k in needed if k not in labels]
         if missing:
-            raise ValueError(
-                f"Expected {argument} with keys {needed} for head={self.head!r}"
-                f"{' and au_loss=True' if self.au_loss else ''}, got keys {sorted(labels)}."
+            raise checks.invalid(
+                argument,
+                None,
+                f"{argument} with keys {needed} for head={self.head!r}{' and au_loss=True' if self.au_loss else ''}",
+                problem=f"got keys {sorted(labels)}",
             )
         audio_shape = array_shape(inputs["audio"])
         if self.head == "frame" and array_shape(labels["frames"])[:2] != audio_shape[:2]:
-            raise ValueError(
-                f"Expected {argument}['frames'] of shape {audio_shape[:2]} (one label per audio "
-                f"frame), got shape {array_shape(labels['frames'])}."
+            raise checks.invalid_shape(
+                f"{argument}['frames']",
+                array_shape(labels["frames"]),
+                f"{argument}['frames'] of shape {audio_shape[:2]} (one label per audio frame)",
             )
         if self.head == "frame":
             checks.check_ids(
@@ -502,16 +510,18 @@ class AVAlign(FunctionalModel):
         if self.au_loss:
             want = tuple(array_shape(inputs["video"])[:2]) + (2,)
             if tuple(array_shape(labels["au"])) != want:
-                raise ValueError(
-                    f"Expected {argument}['au'] of shape {want} (lips part, jaw drop per video "
-                    f"frame), got shape {array_shape(labels['au'])}."
+                raise checks.invalid_shape(
+                    f"{argument}['au']",
+                    array_shape(labels["au"]),
+                    f"{argument}['au'] of shape {want} (lips part, jaw drop per video frame)",
                 )
         if self.head == "ctc":
             tokens = np.asarray(labels["tokens"])
             if tokens.ndim != 2 or tokens.shape[0] != audio_shape[0]:
-                raise ValueError(
-                    f"Expected {argument}['tokens'] of shape (batch={audio_shape[0]}, max "
-                    f"tokens), got shape {tokens.shape}."
+                raise checks.invalid_shape(
+                    f"{argument}['tokens']",
+                    tokens.shape,
+                    f"{argument}['tokens'] of shape (batch={audio_shape[0]}, max tokens)",
                 )
             mask = np.asarray(inputs["audio_mask"]).astype(bool)
             frames = mask.sum(axis=1)

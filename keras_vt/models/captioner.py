@@ -31,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers import checks
 from keras_vt.layers.base import Layer
 from keras_vt.layers.spatial_attention import SpatialSoftAttention
 from keras_vt.losses import doubly_stochastic_penalty, reinforce_loss
@@ -56,13 +57,13 @@ ATTENTIONS = ("soft", "hard")
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Invalid {name}: {name}={value!r}. Expected a positive int.")
+        raise checks.invalid(name, value, "a positive int")
     return int(value)
 
 
 def _check_fraction(name, value, upper=1.0):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= upper:
-        raise ValueError(f"Invalid {name}: {name}={value!r}. Expected a number in [0, {upper}].")
+        raise checks.invalid(name, value, f"a number in [0, {upper}]")
     return float(value)
 
 
@@ -130,9 +131,7 @@ class ShowAttendTellDecoder(Layer):
     ):
         super().__init__(**kwargs)
         if attention not in ATTENTIONS:
-            raise ValueError(
-                f"Invalid attention: attention={attention!r}. Expected 'soft' or 'hard'."
-            )
+            raise checks.invalid("attention", attention, "'soft' or 'hard'")
         self.vocabulary_size = _check_positive_int("vocabulary_size", vocabulary_size)
         self.embed_dim = _check_positive_int("embed_dim", embed_dim)
         self.hidden_dim = _check_positive_int("hidden_dim", hidden_dim)
@@ -351,9 +350,7 @@ class ShowAttendTell(FunctionalModel):
     ):
         vocabulary = list(SHAPES_VOCABULARY if vocabulary is None else vocabulary)
         if not vocabulary or not all(isinstance(w, str) for w in vocabulary):
-            raise ValueError(
-                f"Invalid vocabulary: vocabulary={vocabulary!r}. Expected a list of words."
-            )
+            raise checks.invalid("vocabulary", vocabulary, "a list of words")
         for token in (START, END):
             if token not in vocabulary:
                 raise ValueError(
@@ -370,19 +367,17 @@ class ShowAttendTell(FunctionalModel):
             )
         context_length = _check_positive_int("context_length", context_length)
         if context_length < 2:
-            raise ValueError(
-                f"Invalid context_length: context_length={context_length}. Expected >= 2 (the "
-                "start token and at least one word)."
+            raise checks.invalid(
+                "context_length",
+                context_length,
+                "an int >= 2 (the start token and at least one word)",
             )
         image_size = _check_positive_int("image_size", image_size)
         if attention not in ATTENTIONS:
-            raise ValueError(
-                f"Invalid attention: attention={attention!r}. Expected 'soft' or 'hard'."
-            )
+            raise checks.invalid("attention", attention, "'soft' or 'hard'")
         if not isinstance(encoder, str) or encoder not in list_models(family="cnn"):
-            raise ValueError(
-                f"Invalid encoder: encoder={encoder!r}. Expected a registered ResNet name "
-                "(keras_vt.list_models(family='cnn'))."
+            raise checks.invalid(
+                "encoder", encoder, "a registered ResNet name (keras_vt.list_models(family='cnn'))"
             )
         encoder_config = dict(encoder_config or {})
         for key in ("image_size", "include_top", "pooling"):
@@ -592,18 +587,11 @@ class ShowAttendTell(FunctionalModel):
         """
         max_length = self.context_length - 1 if max_length is None else max_length
         if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
-            raise ValueError(
-                f"Invalid max_length: max_length={max_length!r}. Expected an int >= 1."
-            )
+            raise checks.invalid("max_length", max_length, "an int >= 1")
         if max_length < 1:
-            raise ValueError(
-                f"Invalid max_length: max_length={max_length}. Expected an int >= 1 (words to "
-                "generate)."
-            )
+            raise checks.invalid("max_length", max_length, "an int >= 1 (words to generate)")
         if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise ValueError(
-                f"Invalid beam_width: beam_width={beam_width!r}. Expected an int >= 1."
-            )
+            raise checks.invalid("beam_width", beam_width, "an int >= 1")
         images = np.asarray(images, dtype="float32")
         expected = (self.image_size, self.image_size, 3)
         if images.ndim != 4 or images.shape[1:] != expected or images.shape[0] < 1:

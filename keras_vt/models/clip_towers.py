@@ -140,9 +140,7 @@ class CLIPModifiedResNet(FunctionalModel):
     ):
         stage_depths = tuple(int(d) for d in stage_depths)
         if len(stage_depths) != 4 or min(stage_depths) < 1:
-            raise ValueError(
-                f"Expected stage_depths as four positive ints, got stage_depths={stage_depths}."
-            )
+            raise checks.invalid("stage_depths", stage_depths, "four positive ints")
         grid = checks.image_grid(image_size, 32)
         images = keras.Input((grid[0] * 32, grid[1] * 32, 3), name="images")
         x = keras.layers.ZeroPadding2D(1, dtype=dtype, name="stem_1_pad")(images)

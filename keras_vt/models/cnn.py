@@ -326,14 +326,11 @@ class ResNet(FunctionalModel):
         depths = _check_int_sequence("depths", depths)
         widths = _check_int_sequence("widths", widths)
         if len(widths) != len(depths):
-            raise ValueError(
-                f"Invalid widths: widths={widths!r}. Expected one width per stage, "
-                f"{len(depths)} to match depths={depths!r}."
+            raise checks.invalid(
+                "widths", widths, f"one width per stage, {len(depths)} to match depths={depths!r}"
             )
-        if block not in _BLOCKS:
-            raise ValueError(f"Unknown block: block={block!r}. Expected 'basic' or 'bottleneck'.")
-        if stem not in STEM_STRIDE:
-            raise ValueError(f"Unknown stem: stem={stem!r}. Expected 'imagenet' or 'small'.")
+        checks.check_choice("block", block, tuple(_BLOCKS))
+        checks.check_choice("stem", stem, tuple(STEM_STRIDE))
         if stem_width is None:
             stem_width = widths[0]
         _check_int("stem_width", stem_width, 1, "a positive int or None")
@@ -346,10 +343,7 @@ class ResNet(FunctionalModel):
             f"an int >= {total_stride}, the total stride of a {len(depths)}-stage ResNet with "
             f"the {stem!r} stem (use stem='small' for small images)",
         )
-        if pooling not in POOLINGS:
-            raise ValueError(
-                f"Unknown pooling: pooling={pooling!r}. Expected 'avg', 'max' or None."
-            )
+        checks.check_choice("pooling", pooling, POOLINGS)
         if include_top and pooling is None:
             raise ValueError(
                 "Invalid pooling: pooling=None with include_top=True. Expected 'avg' or 'max' "
@@ -360,28 +354,19 @@ class ResNet(FunctionalModel):
             isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= len(depths)
             for s in attention_stages
         ):
-            raise ValueError(
-                f"Invalid attention_stages: attention_stages={attention_stages!r}. Expected stage "
-                f"numbers between 1 and {len(depths)}."
+            raise checks.invalid(
+                "attention_stages", attention_stages, f"stage numbers between 1 and {len(depths)}"
             )
         for arg, ratio in (
             ("attention_key_ratio", attention_key_ratio),
             ("attention_value_ratio", attention_value_ratio),
         ):
             if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-                raise ValueError(f"Invalid {arg}: {arg}={ratio!r}. Expected a number in (0, 1].")
+                raise checks.invalid(arg, ratio, "a number in (0, 1]")
         _check_int("attention_heads", attention_heads, 1, "a positive int")
-        if attention_layer not in ATTENTION_LAYERS:
-            raise ValueError(
-                f"Unknown attention_layer: attention_layer={attention_layer!r}. Expected one of "
-                f"{ATTENTION_LAYERS}."
-            )
+        checks.check_choice("attention_layer", attention_layer, ATTENTION_LAYERS)
         _check_int("attention_kernel_size", attention_kernel_size, 1, "a positive odd int")
-        if inserted_attention not in INSERTED_ATTENTIONS:
-            raise ValueError(
-                f"Unknown inserted_attention: inserted_attention={inserted_attention!r}. Expected "
-                f"one of {INSERTED_ATTENTIONS}."
-            )
+        checks.check_choice("inserted_attention", inserted_attention, INSERTED_ATTENTIONS)
         inserted_after = tuple(tuple(p) for p in (inserted_after or ()))
         for stage_block in inserted_after:
             if (
@@ -389,9 +374,10 @@ class ResNet(FunctionalModel):
                 or not 1 <= stage_block[0] <= len(depths)
                 or not 0 <= stage_block[1] < depths[stage_block[0] - 1]
             ):
-                raise ValueError(
-                    f"Invalid inserted_after: inserted_after={inserted_after!r}. Expected "
-                    f"(stage, block) pairs of existing blocks (depths={depths})."
+                raise checks.invalid(
+                    "inserted_after",
+                    inserted_after,
+                    f"(stage, block) pairs of existing blocks (depths={depths})",
                 )
         if inserted_after and inserted_attention is None:
             raise ValueError(

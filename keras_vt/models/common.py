@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers import checks
+
 # ViT's sizes, shared by DeiT and CPVT. name: (hidden_dim, mlp_dim, num_heads, depth); head
 # dimension 64 throughout.
 VIT_SIZES = {
@@ -182,8 +184,6 @@ def check_mlp(mlp_dim, width, activation):
     if mlp_dim is None:
         mlp_dim = 4 * int(width)
     if isinstance(mlp_dim, bool) or not isinstance(mlp_dim, (int, np.integer)) or mlp_dim < 1:
-        raise ValueError(
-            f"Expected mlp_dim as a positive int (or None: 4 x width), got {mlp_dim!r}."
-        )
+        raise checks.invalid("mlp_dim", mlp_dim, "a positive int (or None: 4 x width)")
     get_activation(activation)
     return int(mlp_dim)

@@ -35,9 +35,7 @@ CVT_SIZES = {
 def _per_stage(value, argument, num_stages, cast=int):
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * num_stages
     if len(values) != num_stages:
-        raise ValueError(
-            f"Expected {argument} with one value per stage ({num_stages}), got {argument}={value!r}."
-        )
+        raise checks.invalid(argument, value, f"{argument} with one value per stage ({num_stages})")
     if cast is int:
         minimum = 0 if argument == "patch_paddings" else 1
         return checks.check_ints(argument, values, minimum)

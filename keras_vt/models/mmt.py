@@ -452,9 +452,8 @@ class MMT(InputsOnly, FunctionalModel):
         **kwargs,
     ):
         if not isinstance(experts, dict) or not experts:
-            raise ValueError(
-                f"Expected experts as a non-empty dict of expert name -> input width, got "
-                f"experts={experts!r}."
+            raise checks.invalid(
+                "experts", experts, "a non-empty dict of expert name -> input width"
             )
         for key, width in experts.items():
             if (
@@ -475,14 +474,14 @@ class MMT(InputsOnly, FunctionalModel):
             token_types = {k: i + 1 for i, k in enumerate(experts)}
         token_types = {str(k): int(v) for k, v in token_types.items()}
         if set(token_types) != set(experts) or min(token_types.values()) < 1:
-            raise ValueError(
-                f"Expected token_types with an id >= 1 for each of the experts {list(experts)}, "
-                f"got token_types={token_types!r}."
+            raise checks.invalid(
+                "token_types",
+                token_types,
+                f"token_types with an id >= 1 for each of the experts {list(experts)}",
             )
         if missing_experts not in MISSING_EXPERTS:
-            raise ValueError(
-                f"Expected missing_experts in {MISSING_EXPERTS}, got "
-                f"missing_experts={missing_experts!r}."
+            raise checks.invalid(
+                "missing_experts", missing_experts, f"missing_experts in {MISSING_EXPERTS}"
             )
         checks.check_int("depth", depth, 0)
         checks.check_choice("pooling", pooling, sorted(POOLINGS))
@@ -493,9 +492,11 @@ class MMT(InputsOnly, FunctionalModel):
         text = dict(text or {})
         text.setdefault("max_length", max(512, context_length))
         if text["max_length"] < context_length:
-            raise ValueError(
-                f"Expected the caption encoder's max_length >= context_length, got "
-                f"max_length={text['max_length']} and context_length={context_length}."
+            raise checks.invalid(
+                "text",
+                text,
+                "the caption encoder's max_length >= context_length",
+                problem=f"max_length={text['max_length']} and context_length={context_length}",
             )
         dropout = checks.check_rate("dropout", dropout)
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
@@ -591,9 +592,11 @@ class MMT(InputsOnly, FunctionalModel):
         between experts, or (when the masks hold values) a clip that misses every expert.
         """
         if not isinstance(inputs, dict):
-            raise ValueError(
-                f"Expected {argument} as a dict of expert features, masks and times (keys "
-                f"{self._keys()}), got {type(inputs).__name__}."
+            raise checks.invalid(
+                argument,
+                inputs,
+                f"a dict of expert features, masks and times (keys {self._keys()})",
+                problem=f"{argument} of type {type(inputs).__name__}",
             )
         for key in inputs:
             base = key[: -len("_mask")] if key.endswith("_mask") else key
@@ -613,16 +616,18 @@ class MMT(InputsOnly, FunctionalModel):
         for name, width in self.experts.items():
             shape = array_shape(inputs[name])
             if len(shape) != 3 or shape[-1] != width:
-                raise ValueError(
-                    f"Expected {argument}[{name!r}] of shape (clips, tokens, {width}) (the "
-                    f"declared width of expert {name!r}), got shape {shape}."
+                raise checks.invalid_shape(
+                    f"{argument}[{name!r}]",
+                    shape,
+                    f"{argument}[{name!r}] of shape (clips, tokens, {width}) (the declared width of expert {name!r})",
                 )
             for suffix in ("_mask", "_times"):
                 got = array_shape(inputs[name + suffix])
                 if tuple(got) != tuple(shape[:2]):
-                    raise ValueError(
-                        f"Expected {argument}[{name + suffix!r}] of shape {tuple(shape[:2])} "
-                        f"(clips, tokens of {argument}[{name!r}]), got shape {tuple(got)}."
+                    raise checks.invalid_shape(
+                        f"{argument}[{name + suffix!r}]",
+                        got,
+                        f"{argument}[{name + suffix!r}] of shape {tuple(shape[:2])} (clips, tokens of {argument}[{name!r}])",
                     )
             batch[name] = shape[0]
         if len(set(batch.values())) > 1:
@@ -644,9 +649,8 @@ class MMT(InputsOnly, FunctionalModel):
         """Checks caption ids: (captions, <= context_length) integers in [0, vocabulary_size)."""
         shape = array_shape(caption_ids)
         if len(shape) != 2:
-            raise ValueError(
-                f"Expected {argument} of shape (captions, length <= {self.context_length}), got "
-                f"shape {shape}."
+            raise checks.invalid_shape(
+                argument, shape, f"{argument} of shape (captions, length <= {self.context_length})"
             )
         if shape[1] is not None and shape[1] > self.context_length:
             raise ValueError(
@@ -730,10 +734,12 @@ class MMT(InputsOnly, FunctionalModel):
         if is_dataset(x):
             return x
         if not isinstance(x, dict) or "caption_ids" not in x:
-            raise ValueError(
-                f"Expected {argument} as a dict of expert inputs plus 'caption_ids' "
-                f"({{**inputs, 'caption_ids': ids}}), got "
-                f"{list(x) if isinstance(x, dict) else type(x).__name__}."
+            got = f"keys {list(x)}" if isinstance(x, dict) else type(x).__name__
+            raise checks.invalid(
+                argument,
+                x,
+                "a dict of expert inputs plus 'caption_ids' ({**inputs, 'caption_ids': ids})",
+                problem=f"got {got}",
             )
         clips = self.check_video_inputs(x, argument)
         captions = self.check_caption_ids(x["caption_ids"], f"{argument}['caption_ids']")

@@ -7,6 +7,7 @@ those keys, or datasets of either, and check them before any backend op.
 import numpy as np
 
 from keras_vt import layers
+from keras_vt.layers import checks
 from keras_vt.models.base import InputsOnly, is_dataset
 from keras_vt.models.text_encoder import check_token_ids
 
@@ -36,13 +37,18 @@ class PairedInputs(InputsOnly):
         elif isinstance(x, (tuple, list)) and len(x) == 2:
             images, token_ids = x
         else:
-            raise ValueError(
-                f"Expected {argument} as (images, token_ids) pairs, a dict with keys 'images' and "
-                f"'token_ids', or a dataset of those, got {type(x).__name__}."
+            raise checks.invalid(
+                argument,
+                x,
+                "(images, token_ids) pairs, a dict with keys 'images' and 'token_ids', or a dataset of those",
+                problem=f"{argument} of type {type(x).__name__}",
             )
         if images is None or token_ids is None:
-            raise ValueError(
-                f"Expected {argument} with keys 'images' and 'token_ids', got {list(x)}."
+            raise checks.invalid(
+                argument,
+                x,
+                f"{argument} with keys 'images' and 'token_ids'",
+                problem=f"got keys {list(x)}",
             )
         layers.check_images(
             tuple(np.shape(images)) if not hasattr(images, "shape") else tuple(images.shape),

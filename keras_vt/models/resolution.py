@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_vt.layers import PositionEmbedding, resample_positions
+from keras_vt.layers import PositionEmbedding, checks, resample_positions
 
 
 def _full_paths(model):
@@ -56,7 +56,9 @@ def resize(model, image_size, interpolation="bicubic", antialias=None):
     (1, 18, 32)
     """
     if not isinstance(model, keras.Model):
-        raise ValueError(f"Expected a keras.Model for model, got {type(model).__name__}.")
+        raise checks.invalid(
+            "model", model, "a keras.Model", problem=f"model of type {type(model).__name__}"
+        )
     try:
         config = model.get_config()
     except NotImplementedError:

@@ -123,11 +123,9 @@ class CLIPTextEncoder(FunctionalModel):
     ):
         context_length, vocabulary_size = int(context_length), int(vocabulary_size)
         if context_length < 2:
-            raise ValueError(f"Expected context_length >= 2, got context_length={context_length}.")
+            raise checks.invalid("context_length", context_length, "context_length >= 2")
         if vocabulary_size < 3:
-            raise ValueError(
-                f"Expected vocabulary_size >= 3, got vocabulary_size={vocabulary_size}."
-            )
+            raise checks.invalid("vocabulary_size", vocabulary_size, "vocabulary_size >= 3")
         mlp_dim = check_mlp(mlp_dim, hidden_dim, activation)
         token_ids = keras.Input((context_length,), dtype="int32", name="token_ids")
         x = keras.layers.Embedding(

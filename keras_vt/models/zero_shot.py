@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vt.layers import checks
+
 
 def class_embeddings(clip, class_names, templates, tokenizer):
     """(num_classes, embed_dim) prompt-ensembled class embeddings, as CLIP's zero-shot recipe.
@@ -12,13 +14,14 @@ def class_embeddings(clip, class_names, templates, tokenizer):
     text embeddings are L2-normalised, averaged over the templates and re-normalised.
     """
     if not class_names:
-        raise ValueError(f"Expected at least one class name, got class_names={class_names!r}.")
+        raise checks.invalid("class_names", class_names, "at least one class name")
     if isinstance(templates, str):
         templates = [templates]
     if not templates or any("{}" not in t for t in templates):
-        raise ValueError(
-            "Expected templates as a non-empty list of strings with one '{}' slot for the class "
-            f"name, e.g. 'a photo of a {{}}.', got templates={templates!r}."
+        raise checks.invalid(
+            "templates",
+            templates,
+            "a non-empty list of strings with one '{}' slot for the class name, e.g. 'a photo of a {}.'",
         )
     rows = []
     for name in class_names:
@@ -63,9 +66,7 @@ class ZeroShotClassifier(keras.Model):
         elif isinstance(logit_scale, (int, float)) and logit_scale > 0:
             scale = float(logit_scale)
         else:
-            raise ValueError(
-                f"Expected logit_scale as a positive number or 'learned', got {logit_scale!r}."
-            )
+            raise checks.invalid("logit_scale", logit_scale, "a positive number or 'learned'")
         classes = class_embeddings(clip, list(class_names), templates, tokenizer)
         images = keras.Input(clip.image_encoder.input.shape[1:], name="images")
         features = keras.layers.UnitNormalization(name="normalize")(clip.image_encoder(images))

@@ -8,6 +8,8 @@ import json
 
 import tensorflow as tf
 
+from keras_vt.layers import checks
+
 PAD_ID = 0
 
 
@@ -27,9 +29,9 @@ class _PackedTokenizer:
 
     def __init__(self, context_length, truncate=False):
         if int(context_length) < 3:
-            raise ValueError(f"Expected context_length >= 3, got context_length={context_length}.")
+            raise checks.invalid("context_length", context_length, "context_length >= 3")
         if not isinstance(truncate, bool):
-            raise ValueError(f"Expected truncate as a bool, got truncate={truncate!r}.")
+            raise checks.invalid("truncate", truncate, "a bool")
         self.context_length = int(context_length)
         self.truncate = truncate
 
@@ -55,8 +57,8 @@ class _PackedTokenizer:
         """Token ids of a string or a batch of strings (list, numpy array or string tensor)."""
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
         if texts.shape.rank not in (0, 1):
-            raise ValueError(
-                f"Expected texts as a string or a 1-D batch of strings, got shape {texts.shape}."
+            raise checks.invalid_shape(
+                "texts", texts.shape, "texts as a string or a 1-D batch of strings"
             )
         scalar = texts.shape.rank == 0
         batch = tf.reshape(texts, (-1,))
@@ -314,7 +316,7 @@ def train_caption_tokenizer(captions, vocabulary_size=1000, context_length=32, t
     from keras_hub.tokenizers import compute_word_piece_vocabulary
 
     if int(vocabulary_size) < 8:
-        raise ValueError(f"Expected vocabulary_size >= 8, got vocabulary_size={vocabulary_size}.")
+        raise checks.invalid("vocabulary_size", vocabulary_size, "vocabulary_size >= 8")
     if isinstance(captions, tf.data.Dataset):
         data = captions
     else:

@@ -12,6 +12,7 @@ import os
 
 import tensorflow as tf
 
+from keras_vt.layers import checks
 from keras_vt.text.tokenizers import PAD_ID, _WordPieceTokenizer
 
 BERT_SPECIAL = {"pad": "[PAD]", "unknown": "[UNK]", "start": "[CLS]", "end": "[SEP]"}
@@ -50,9 +51,11 @@ def read_vocabulary(source):
         return tokens, lower
     if isinstance(source, (list, tuple)):
         return [str(t) for t in source], None
-    raise ValueError(
-        f"Expected vocabulary as a list of tokens, a vocab.txt path or a directory, got "
-        f"vocabulary={source!r} of type {type(source).__name__}."
+    raise checks.invalid(
+        "vocabulary",
+        None,
+        "vocabulary as a list of tokens, a vocab.txt path or a directory",
+        problem=f"got vocabulary={source!r} of type {type(source).__name__}",
     )
 
 
@@ -103,7 +106,7 @@ class BertTokenizer(_WordPieceTokenizer):
             strip_accents = lowercase
         for name, value in (("lowercase", lowercase), ("strip_accents", strip_accents)):
             if not isinstance(value, bool):
-                raise ValueError(f"Expected {name} as a bool or None, got {name}={value!r}.")
+                raise checks.invalid(name, value, "a bool or None")
         _check_vocabulary(tokens)
         self.vocabulary = tokens
         self.lowercase = lowercase
@@ -143,7 +146,7 @@ class BertTokenizer(_WordPieceTokenizer):
 
 def _check_vocabulary(tokens):
     if not tokens:
-        raise ValueError("Expected a non-empty vocabulary, got vocabulary=[].")
+        raise checks.invalid("vocabulary", [], "a non-empty vocabulary")
     missing = [t for t in BERT_SPECIAL.values() if t not in tokens]
     if missing:
         raise ValueError(
@@ -151,9 +154,10 @@ def _check_vocabulary(tokens):
             f"{list(BERT_SPECIAL.values())}, got {len(tokens)} tokens starting {tokens[:5]}."
         )
     if tokens[PAD_ID] != BERT_SPECIAL["pad"]:
-        raise ValueError(
-            f"Expected '[PAD]' at id {PAD_ID} of the vocabulary (as every BERT vocabulary), got "
-            f"vocabulary[{PAD_ID}]={tokens[PAD_ID]!r}."
+        raise checks.invalid(
+            f"vocabulary[{PAD_ID}]",
+            tokens[PAD_ID],
+            f"'[PAD]' at id {PAD_ID} of the vocabulary (as every BERT vocabulary)",
         )
     empty = [i for i, t in enumerate(tokens) if not t.strip()]
     if empty:

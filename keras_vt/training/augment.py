@@ -42,9 +42,13 @@ def image_augmenter(magnitude=9, num_ops=2, erasing=0.25, flip=True, seed=None):
     import keras
 
     if not 0 <= magnitude <= 10:
-        raise ValueError(f"Expected magnitude in [0, 10], got magnitude={magnitude!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("magnitude", magnitude, "magnitude in [0, 10]")
     if not 0 <= erasing <= 1:
-        raise ValueError(f"Expected erasing in [0, 1], got erasing={erasing!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("erasing", erasing, "erasing in [0, 1]")
     steps = []
     if flip:
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
@@ -159,17 +163,25 @@ def deit_dataset(
     images = np.asarray(images)
     labels = np.asarray(labels)
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"Expected images of shape (n, h, w, 3), got {images.shape}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid_shape("images", images.shape, "images of shape (n, h, w, 3)")
     if labels.shape != (len(images),):
-        raise ValueError(
-            f"Expected labels of shape ({len(images)},) to match the images, got {labels.shape}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid_shape(
+            "labels", labels.shape, f"labels of shape ({len(images)},) to match the images"
         )
     if not isinstance(repeated_augmentation, int) or repeated_augmentation < 1:
-        raise ValueError(
-            f"Expected repeated_augmentation >= 1, got repeated_augmentation={repeated_augmentation!r}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "repeated_augmentation", repeated_augmentation, "repeated_augmentation >= 1"
         )
     if not 0 <= label_smoothing < 1:
-        raise ValueError(f"Expected label_smoothing in [0, 1), got {label_smoothing!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("label_smoothing", label_smoothing, "label_smoothing in [0, 1)")
     scale = 255.0 if images.dtype == np.uint8 else 1.0
     augment = image_augmenter(magnitude, erasing=erasing, seed=seed)
     mix = batch_mixer(mixup_alpha, cutmix_alpha, switch_prob, seed=seed)

@@ -44,7 +44,9 @@ def corpus_bleu(references, hypotheses, max_order=4):
     if not hypotheses:
         raise ValueError("Expected at least one hypothesis, got none.")
     if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
-        raise ValueError(f"Invalid max_order: max_order={max_order!r}. Expected an int >= 1.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("max_order", max_order, "an int >= 1")
     matches = [0] * max_order
     totals = [0] * max_order
     hyp_length = ref_length = 0

@@ -175,9 +175,9 @@ def train_classifier(
     start, cpu_start = time.perf_counter(), time.process_time()
     for argument, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"Expected {argument} >= 1, got {argument}={value!r}.")
+            raise checks.invalid(argument, value, f"{argument} >= 1")
     if output is not None and not str(output).endswith(".keras"):
-        raise ValueError(f"Expected an output path ending in '.keras', got output={output!r}.")
+        raise checks.invalid("output", output, "an output path ending in '.keras'")
     if output is not None:
         checks.check_output_path("output", output)  # before training, not after: no lost run
     if (

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_vt.data.audio_visual import make_audio_visual
+from keras_vt.layers import checks
 
 DEFAULT_SCHEDULE = (None, 10.0, 0.0, -5.0)
 
@@ -39,9 +40,7 @@ class AudioVisualSequence(keras.utils.PyDataset):
     def __init__(self, num_examples, batch_size=32, seed=0, snr_db=None, **data_kwargs):
         super().__init__(workers=1, use_multiprocessing=False)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                f"Expected batch_size as a positive int, got batch_size={batch_size!r}."
-            )
+            raise checks.invalid("batch_size", batch_size, "a positive int")
         self.num_examples = int(num_examples)
         self.batch_size = batch_size
         self.seed = seed
@@ -97,20 +96,24 @@ class NoiseCurriculum(keras.callbacks.Callback):
     def __init__(self, dataset, schedule=DEFAULT_SCHEDULE, epochs_per_stage=1):
         super().__init__()
         if not hasattr(dataset, "snr_db"):
-            raise ValueError(
-                f"Expected a dataset with a settable snr_db attribute (AudioVisualSequence), got "
-                f"dataset={type(dataset).__name__}."
+            raise checks.invalid(
+                "dataset",
+                dataset,
+                "a dataset with a settable snr_db attribute (AudioVisualSequence)",
+                problem=f"dataset of type {type(dataset).__name__}",
             )
         schedule = tuple(schedule)
         if not schedule:
-            raise ValueError("Expected at least one SNR stage, got schedule=().")
+            raise checks.invalid("schedule", (), "at least one SNR stage")
         for snr in schedule:
             if snr is not None and (
                 isinstance(snr, bool) or not isinstance(snr, numbers.Real) or np.isnan(snr)
             ):
-                raise ValueError(
-                    f"Expected schedule as SNRs in dB (numbers) or None for clean audio, got "
-                    f"{snr!r} in schedule={schedule!r}."
+                raise checks.invalid(
+                    "schedule",
+                    None,
+                    "schedule as SNRs in dB (numbers) or None for clean audio",
+                    problem=f"got {snr!r} in schedule={schedule!r}",
                 )
         if isinstance(epochs_per_stage, numbers.Integral):
             epochs_per_stage = (int(epochs_per_stage),) * len(schedule)
@@ -119,9 +122,10 @@ class NoiseCurriculum(keras.callbacks.Callback):
             isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 1
             for e in epochs_per_stage
         ):
-            raise ValueError(
-                f"Expected epochs_per_stage as a positive int or {len(schedule)} positive ints "
-                f"(one per stage), got epochs_per_stage={epochs_per_stage!r}."
+            raise checks.invalid(
+                "epochs_per_stage",
+                epochs_per_stage,
+                f"a positive int or {len(schedule)} positive ints (one per stage)",
             )
         self.dataset = dataset
         self.schedule = tuple(None if s is None else float(s) for s in schedule)

@@ -105,26 +105,31 @@ class Distiller(keras.Model):
     ):
         super().__init__(name=name, **kwargs)
         if mode not in MODES:
-            raise ValueError(f"Unknown mode={mode!r}: expected one of {MODES}.")
+            raise checks.unknown("mode", mode, MODES)
         if not isinstance(student, keras.Model):
-            raise ValueError(f"Expected a keras.Model for student, got {type(student).__name__}.")
+            raise checks.invalid(
+                "student",
+                student,
+                "a keras.Model",
+                problem=f"student of type {type(student).__name__}",
+            )
         if not (mode == "none" and teacher is None) and not isinstance(teacher, keras.Model):
-            raise ValueError(
-                f"Expected a keras.Model for teacher (mode={mode!r}), got {type(teacher).__name__}."
+            raise checks.invalid(
+                "teacher",
+                teacher,
+                f"a keras.Model for mode={mode!r}",
+                problem=f"teacher of type {type(teacher).__name__}",
             )
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ValueError(f"Expected alpha in [0, 1], got alpha={alpha!r}.")
+            raise checks.invalid("alpha", alpha, "alpha in [0, 1]")
         if (
             isinstance(temperature, bool)
             or not isinstance(temperature, (int, float))
             or not temperature > 0
         ):
-            raise ValueError(f"Expected temperature > 0, got temperature={temperature!r}.")
+            raise checks.invalid("temperature", temperature, "temperature > 0")
         if soft_normalization not in SOFT_NORMALIZATIONS:
-            raise ValueError(
-                f"Unknown soft_normalization={soft_normalization!r}: expected one of "
-                f"{SOFT_NORMALIZATIONS}."
-            )
+            raise checks.unknown("soft_normalization", soft_normalization, SOFT_NORMALIZATIONS)
         if teacher is not None:
             student_classes, teacher_classes = _num_classes(student), _num_classes(teacher)
             if None not in (student_classes, teacher_classes) and (

@@ -28,6 +28,8 @@ import contextlib
 
 import keras
 
+from keras_vt.layers import checks
+
 
 def data_parallel(devices=None):
     """Sets up data parallelism over `devices` (default: every local device) for this backend.
@@ -148,9 +150,8 @@ def model_parallel(model_parallelism=2, devices=None):
         or model_parallelism < 1
         or len(devices) % model_parallelism
     ):
-        raise ValueError(
-            f"Expected model_parallelism as a divisor of the {len(devices)} devices, got "
-            f"model_parallelism={model_parallelism!r}."
+        raise checks.invalid(
+            "model_parallelism", model_parallelism, f"a divisor of the {len(devices)} devices"
         )
     mesh = keras.distribution.DeviceMesh(
         (len(devices) // model_parallelism, model_parallelism), ("batch", "model"), devices

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_vt.layers import checks
+
 # Weights without weight decay, as timm's `no_weight_decay` and 1-D parameters: biases,
 # LayerNorm/BatchNorm scales and offsets, class/distillation tokens, position tables.
 NO_WEIGHT_DECAY = ("bias", "gamma", "beta", "tokens", "embeddings")
@@ -10,7 +12,7 @@ NO_WEIGHT_DECAY = ("bias", "gamma", "beta", "tokens", "embeddings")
 def deit_learning_rate(batch_size, base_learning_rate=5e-4):
     """DeiT's linear scaling rule: base_learning_rate * batch_size / 512."""
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected batch_size >= 1, got batch_size={batch_size!r}.")
+        raise checks.invalid("batch_size", batch_size, "batch_size >= 1")
     return base_learning_rate * batch_size / 512
 
 
@@ -24,13 +26,15 @@ def warmup_cosine(
     """Linear warm-up from `warmup_learning_rate` to the peak, then cosine decay to
     `min_learning_rate` at `total_steps` (DeiT: warm-up lr 1e-6, min lr 1e-5)."""
     if not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"Expected total_steps >= 1, got total_steps={total_steps!r}.")
+        raise checks.invalid("total_steps", total_steps, "total_steps >= 1")
     if not isinstance(warmup_steps, int) or not 0 <= warmup_steps < total_steps:
-        raise ValueError(
-            f"Expected 0 <= warmup_steps < total_steps={total_steps}, got {warmup_steps!r}."
+        raise checks.invalid(
+            "warmup_steps",
+            warmup_steps,
+            f"an int with 0 <= warmup_steps < total_steps={total_steps}",
         )
     if peak_learning_rate <= 0:
-        raise ValueError(f"Expected peak_learning_rate > 0, got {peak_learning_rate!r}.")
+        raise checks.invalid("peak_learning_rate", peak_learning_rate, "peak_learning_rate > 0")
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=warmup_learning_rate if warmup_steps else peak_learning_rate,
         decay_steps=total_steps - warmup_steps,
@@ -65,9 +69,9 @@ def deit_optimizer(
     1e-06
     """
     if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise ValueError(f"Expected steps_per_epoch >= 1, got {steps_per_epoch!r}.")
+        raise checks.invalid("steps_per_epoch", steps_per_epoch, "steps_per_epoch >= 1")
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"Expected epochs >= 1, got epochs={epochs!r}.")
+        raise checks.invalid("epochs", epochs, "epochs >= 1")
     total = steps_per_epoch * epochs
     warmup = min(int(round(warmup_epochs * steps_per_epoch)), total - 1)
     schedule = warmup_cosine(

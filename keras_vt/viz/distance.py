@@ -6,7 +6,9 @@ import numpy as np
 def _grid(grid, argument="grid"):
     grid = (grid, grid) if isinstance(grid, (int, np.integer)) else tuple(grid)
     if len(grid) != 2 or min(int(g) for g in grid) < 1:
-        raise ValueError(f"Expected {argument} as (height, width) of positive ints, got {grid!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid(argument, grid, "(height, width) of positive ints")
     return int(grid[0]), int(grid[1])
 
 
@@ -23,7 +25,9 @@ def _per_layer(value, layers, argument, convert):
 
 def _patch(patch_size, argument):
     if not isinstance(patch_size, (int, float, np.integer)) or patch_size <= 0:
-        raise ValueError(f"Expected {argument} as a positive number, got {patch_size!r}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid(argument, patch_size, "a positive number")
     return float(patch_size)
 
 
@@ -68,9 +72,13 @@ def mean_attention_distance(maps, grid, patch_size, num_prefix_tokens=None):
     if isinstance(maps, np.ndarray) and maps.ndim == 4:
         maps = [maps]
     if not isinstance(maps, (list, tuple)) or not maps:
-        raise ValueError(
-            "Expected maps as a non-empty list of (batch, heads, queries, keys) arrays, got "
-            f"{type(maps).__name__}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            "maps",
+            maps,
+            "a non-empty list of (batch, heads, queries, keys) arrays",
+            problem=f"maps of type {type(maps).__name__}",
         )
     grids = _per_layer(grid, len(maps), "grid", _grid)
     patches = _per_layer(patch_size, len(maps), "patch_size", _patch)
@@ -79,9 +87,12 @@ def mean_attention_distance(maps, grid, patch_size, num_prefix_tokens=None):
     for index, (attention, (gh, gw), patch) in enumerate(zip(maps, grids, patches)):
         attention = np.asarray(attention, dtype="float64")
         if attention.ndim != 4:
-            raise ValueError(
-                f"Expected maps[{index}] of shape (batch, heads, queries, keys), got "
-                f"{attention.shape}."
+            from keras_vt.layers import checks
+
+            raise checks.invalid_shape(
+                f"maps[{index}]",
+                attention.shape,
+                f"maps[{index}] of shape (batch, heads, queries, keys)",
             )
         queries, keys = attention.shape[2:]
         prefix = queries - gh * gw if num_prefix_tokens is None else int(num_prefix_tokens)

@@ -5,6 +5,7 @@ import weakref
 import keras
 import numpy as np
 
+from keras_vt.layers import checks
 from keras_vt.layers.patching import check_images
 
 _INSPECTORS = weakref.WeakKeyDictionary()
@@ -124,7 +125,7 @@ def attention_maps(model, images, batch_size=None, return_outputs=False):
     if shape[0] == 0:
         raise ValueError(f"Expected at least one example, got inputs with shape {shape}.")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"Expected batch_size as a positive int or None, got {batch_size!r}.")
+        raise checks.invalid("batch_size", batch_size, "a positive int or None")
     if hasattr(model, "attention_inputs"):  # a model that picks its inspected part (MMT)
         model = model.attention_inputs(images)
     inspector = attention_model(model)

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from keras_vt.layers import checks
 from keras_vt.layers.position import resample_grid
 
 
@@ -19,7 +20,7 @@ def _colormap(name):
 def _image_uint8(image):
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] not in (1, 3):
-        raise ValueError(f"Expected image of shape (height, width, 3), got shape {image.shape}.")
+        raise checks.invalid_shape("image", image.shape, "image of shape (height, width, 3)")
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
     if image.dtype == np.uint8:
@@ -37,7 +38,7 @@ def upsample(heatmap, size):
     """Bilinear resize of a (height, width) map to `size` = (height, width), numpy."""
     heatmap = np.asarray(heatmap, dtype="float64")
     if heatmap.ndim != 2:
-        raise ValueError(f"Expected heatmap of shape (height, width), got shape {heatmap.shape}.")
+        raise checks.invalid_shape("heatmap", heatmap.shape, "heatmap of shape (height, width)")
     return resample_grid(heatmap[..., None], tuple(size), "bilinear")[..., 0]
 
 
@@ -62,7 +63,7 @@ def overlay(image, heatmap, alpha=0.5, cmap="inferno", normalize=True):
     (32, 32, 3)
     """
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"Expected alpha in [0, 1], got alpha={alpha}.")
+        raise checks.invalid("alpha", alpha, "alpha in [0, 1]")
     image = _image_uint8(image)
     heat = upsample(heatmap, image.shape[:2])
     if normalize:
@@ -94,7 +95,9 @@ def similarity_mosaic(similarity, cell=None, gap=1, cmap="viridis"):
     """
     similarity = np.asarray(similarity, dtype="float64")
     if similarity.ndim != 4 or similarity.shape[:2] != similarity.shape[2:]:
-        raise ValueError(f"Expected similarity of shape (h, w, h, w), got {similarity.shape}.")
+        raise checks.invalid_shape(
+            "similarity", similarity.shape, "similarity of shape (h, w, h, w)"
+        )
     gh, gw = similarity.shape[:2]
     cell = cell or max(1, 320 // (max(gh, gw) ** 2))
     colours = _colormap(cmap)((np.clip(similarity, -1.0, 1.0) + 1.0) / 2.0)[..., :3]
@@ -117,7 +120,9 @@ def plot_position_similarity(similarity, title=None):
 
     similarity = np.asarray(similarity)
     if similarity.ndim != 4:
-        raise ValueError(f"Expected similarity of shape (h, w, h, w), got {similarity.shape}.")
+        raise checks.invalid_shape(
+            "similarity", similarity.shape, "similarity of shape (h, w, h, w)"
+        )
     gh, gw = similarity.shape[:2]
     figure, axes = plt.subplots(gh, gw, figsize=(min(8, 0.5 * gw + 1), min(8, 0.5 * gh + 1)))
     axes = np.asarray(axes).reshape(gh, gw)
@@ -139,7 +144,7 @@ def plot_attention_distance(distance, patch_size=None, image_size=None, title=No
 
     distance = np.asarray(distance)
     if distance.ndim != 2:
-        raise ValueError(f"Expected distance of shape (layers, heads), got {distance.shape}.")
+        raise checks.invalid_shape("distance", distance.shape, "distance of shape (layers, heads)")
     figure, axis = plt.subplots(figsize=(5, 3.5))
     layers = np.arange(1, distance.shape[0] + 1)
     for head in range(distance.shape[1]):
@@ -177,8 +182,8 @@ def plot_alignment(alignment, true=None, title=None, axis=None):
 
     alignment = np.asarray(alignment, "float32")
     if alignment.ndim != 2 or 0 in alignment.shape:
-        raise ValueError(
-            f"Expected alignment of shape (audio frames, video frames), got {alignment.shape}."
+        raise checks.invalid_shape(
+            "alignment", alignment.shape, "alignment of shape (audio frames, video frames)"
         )
     if axis is None:
         figure, axis = plt.subplots(figsize=(5.5, 4.5))
@@ -266,7 +271,7 @@ def plot_model_graph(model, path, show_shapes=True, expand_nested=False, dpi=96,
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
     if extension not in GRAPH_FORMATS:
-        raise ValueError(f"Expected path ending in one of {GRAPH_FORMATS}, got path={path!r}.")
+        raise checks.invalid("path", path, f"path ending in one of {GRAPH_FORMATS}")
     check_graphviz()
     keras.utils.plot_model(
         model,

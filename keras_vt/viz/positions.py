@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_vt.layers import checks
 from keras_vt.layers.patching import PatchEmbedding, check_images
 from keras_vt.layers.position import PositionEmbedding, SinCosPositionEmbedding2D
 
@@ -21,7 +22,9 @@ def position_layer(model, name=None):
     content with a convolution; CvT has none): use `translation_probe` for those.
     """
     if not isinstance(model, keras.Model):
-        raise ValueError(f"Expected model as a keras.Model, got {type(model).__name__}.")
+        raise checks.invalid(
+            "model", model, "a keras.Model", problem=f"model of type {type(model).__name__}"
+        )
     tables = [
         layer
         for layer in _layers(model)
@@ -137,9 +140,9 @@ def shift_images(images, pixels, direction="horizontal", mode="roll"):
     border with zeros (the mean colour for normalised inputs).
     """
     if direction not in SHIFT_DIRECTIONS:
-        raise ValueError(f"Unknown direction={direction!r}: expected one of {SHIFT_DIRECTIONS}.")
+        raise checks.unknown("direction", direction, SHIFT_DIRECTIONS)
     if mode not in SHIFT_MODES:
-        raise ValueError(f"Unknown mode={mode!r}: expected one of {SHIFT_MODES}.")
+        raise checks.unknown("mode", mode, SHIFT_MODES)
     images = np.asarray(images)
     dy = pixels if direction in ("vertical", "diagonal") else 0
     dx = pixels if direction in ("horizontal", "diagonal") else 0
@@ -194,7 +197,7 @@ def translation_probe(
     check_images(tuple(np.shape(images)))
     shifts = sorted({0, *(int(s) for s in shifts)})
     if min(shifts) < 0:
-        raise ValueError(f"Expected non-negative shifts in pixels, got shifts={shifts}.")
+        raise checks.invalid("shifts", shifts, "non-negative shifts in pixels")
     probe, has_head = _feature_model(model)
 
     def run(x):

@@ -16,16 +16,23 @@ def _check_maps(maps, argument="maps", square=True):
     if isinstance(maps, np.ndarray) and maps.ndim == 4:
         maps = [maps]
     if not isinstance(maps, (list, tuple)) or not maps:
-        raise ValueError(
-            f"Expected {argument} as a non-empty list of (batch, heads, queries, keys) arrays "
-            f"(from keras_vt.viz.attention_maps), got {type(maps).__name__}."
+        from keras_vt.layers import checks
+
+        raise checks.invalid(
+            argument,
+            maps,
+            "a non-empty list of (batch, heads, queries, keys) arrays (from keras_vt.viz.attention_maps)",
+            problem=f"{argument} of type {type(maps).__name__}",
         )
     maps = [np.asarray(m, dtype="float64") for m in maps]
     for index, m in enumerate(maps):
         if m.ndim != 4:
-            raise ValueError(
-                f"Expected {argument}[{index}] of shape (batch, heads, queries, keys), got shape "
-                f"{m.shape}."
+            from keras_vt.layers import checks
+
+            raise checks.invalid_shape(
+                f"{argument}[{index}]",
+                m.shape,
+                f"{argument}[{index}] of shape (batch, heads, queries, keys)",
             )
         if square and m.shape[2] != m.shape[3]:
             raise ValueError(
@@ -45,14 +52,18 @@ def _check_maps(maps, argument="maps", square=True):
 def fuse_heads(attention, head_fusion="mean"):
     """(batch, heads, q, k) -> (batch, q, k) by the mean, max or min over heads."""
     if head_fusion not in HEAD_FUSIONS:
-        raise ValueError(f"Unknown head_fusion={head_fusion!r}: expected one of {HEAD_FUSIONS}.")
+        from keras_vt.layers import checks
+
+        raise checks.unknown("head_fusion", head_fusion, HEAD_FUSIONS)
     return getattr(np, head_fusion)(np.asarray(attention), axis=1)
 
 
 def _discard(fused, discard_ratio, protected_tokens):
     """Zeroes the lowest `discard_ratio` of each matrix's weights, protected key columns aside."""
     if not 0.0 <= discard_ratio < 1.0:
-        raise ValueError(f"Expected discard_ratio in [0, 1), got discard_ratio={discard_ratio}.")
+        from keras_vt.layers import checks
+
+        raise checks.invalid("discard_ratio", discard_ratio, "discard_ratio in [0, 1)")
     if discard_ratio == 0.0:
         return fused
     batch, queries, keys = fused.shape
@@ -75,9 +86,9 @@ def residual_attention(maps, head_fusion="mean", discard_ratio=0.0, protected_to
     """
     maps = _check_maps(maps)
     if not isinstance(protected_tokens, int) or protected_tokens < 0:
-        raise ValueError(
-            f"Expected protected_tokens >= 0, got protected_tokens={protected_tokens!r}."
-        )
+        from keras_vt.layers import checks
+
+        raise checks.invalid("protected_tokens", protected_tokens, "protected_tokens >= 0")
     result = []
     for attention in maps:
         fused = _discard(fuse_heads(attention, head_fusion), discard_ratio, protected_tokens)
@@ -127,9 +138,9 @@ def attention_rollout(
 def _check_outputs(output_tokens, tokens):
     outputs = list(range(tokens)) if output_tokens is None else [int(t) for t in output_tokens]
     if not outputs or min(outputs) < 0 or max(outputs) >= tokens:
-        raise ValueError(
-            f"Expected output_tokens as indices in [0, {tokens}), got output_tokens={output_tokens!r}."
-        )
+        from keras_vt.layers import checks
+
+        raise checks.invalid("output_tokens", output_tokens, f"indices in [0, {tokens})")
     return outputs
 
 
@@ -173,7 +184,9 @@ def attention_flow(
     (1, 1, 5)
     """
     if solver not in FLOW_SOLVERS:
-        raise ValueError(f"Unknown solver={solver!r}: expected one of {tuple(FLOW_SOLVERS)}.")
+        from keras_vt.layers import checks
+
+        raise checks.unknown("solver", solver, tuple(FLOW_SOLVERS))
     layers = residual_attention(maps, head_fusion, discard_ratio, protected_tokens)
     batch, tokens = layers[0].shape[:2]
     outputs = _check_outputs(output_tokens, tokens)
@@ -287,10 +300,9 @@ def attention_grid(attention, grid, query=0, num_prefix_tokens=None, normalize=T
     elif isinstance(query, (int, np.integer)) and 0 <= query < attention.shape[-2]:
         row = attention[..., query, prefix:]
     else:
-        raise ValueError(
-            f"Expected query as a row index in [0, {attention.shape[-2]}) or 'mean', got "
-            f"query={query!r}."
-        )
+        from keras_vt.layers import checks
+
+        raise checks.invalid("query", query, f"a row index in [0, {attention.shape[-2]}) or 'mean'")
     maps = row.reshape(row.shape[:-1] + (gh, gw))
     if normalize:
         low = maps.min(axis=(-2, -1), keepdims=True)
