@@ -41,7 +41,7 @@ def _import_all():
 
 
 _SUBMODULES = ("convert", "data", "export", "layers", "losses", "metrics", "models", "training")
-_SUBMODULES += ("precision", "viz")
+_SUBMODULES += ("checks", "precision", "viz")
 
 
 def __getattr__(name):

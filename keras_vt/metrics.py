@@ -6,7 +6,7 @@ Pure `keras.ops`; imported by `models/` and `training/`, imports neither.
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 
 def in_batch_accuracy(logits_per_image):
@@ -75,8 +75,7 @@ class RetrievalRecall(keras.metrics.Metric):
     """
 
     def __init__(self, k=1, name=None, dtype="float32"):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise checks.invalid("k", k, "a positive int")
+        k = checks.check_int("k", k)
         super().__init__(name=name or f"R@{k}", dtype=dtype)
         self.k = k
         self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")

@@ -30,7 +30,7 @@ import warnings
 
 import keras
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 MODES = ("int8",)
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.patching import check_images
 
 NORMALIZATIONS = {

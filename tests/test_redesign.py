@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import keras_vt
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.models import encoder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,7 +110,10 @@ def test_encoder_rejects_bad_arguments_before_building():
             "Invalid image_size: image_size=50 is not divisible by patch_size=16. "
             "Expected a multiple of 16 (e.g. 48).",
         ),
-        (lambda: checks.check_num_classes(0), "Expected num_classes >= 1"),
+        (
+            lambda: checks.check_num_classes(0),
+            "Invalid num_classes: num_classes=0. Expected an int >= 1",
+        ),
         (lambda: checks.check_choice("pooling", "max", ("token",)), "Unknown pooling='max'."),
     ],
 )
@@ -148,15 +151,17 @@ def _value_error_messages(path):
             yield node.lineno, message.value
 
 
+def _python_files(root):
+    for folder, _, files in os.walk(root):
+        yield from (os.path.join(folder, name) for name in files if name.endswith(".py"))
+
+
 def test_no_error_message_in_a_retired_dialect():
     found = []
-    for folder, _, files in os.walk(os.path.join(ROOT, "keras_vt")):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(folder, name)
-                for line, message in _value_error_messages(path):
-                    if any(re.search(p, message) for p in RETIRED_DIALECTS):
-                        found.append(f"{os.path.relpath(path, ROOT)}:{line}: {message}")
+    for path in _python_files(os.path.join(ROOT, "keras_vt")):
+        for line, message in _value_error_messages(path):
+            if any(re.search(p, message) for p in RETIRED_DIALECTS):
+                found.append(f"{os.path.relpath(path, ROOT)}:{line}: {message}")
     assert not found, "\n".join(found)
 
 
@@ -170,6 +175,36 @@ def test_checks_invalid_and_unknown_wording():
     assert str(checks.unknown("scale", "row", ("width", "head"), "or a float")) == (
         "Unknown scale='row'. Expected one of ('width', 'head') or a float."
     )
+
+
+def test_check_int_one_rule_for_every_integer_argument():
+    assert checks.check_int("depth", np.int64(3)) == 3
+    assert type(checks.check_int("depth", np.int64(3))) is int
+    assert checks.check_int("stride", None, allow_none=True) is None
+    for bad in (True, 2.0, "2", 0, None):
+        with pytest.raises(ValueError, match=r"^Invalid depth: depth=.*\. Expected an int >= 1\.$"):
+            checks.check_int("depth", bad)
+    with pytest.raises(ValueError, match=r"Expected an int in \[1, 3\]\.$"):
+        checks.check_int("count", 4, 1, 3)
+    with pytest.raises(ValueError, match=r"Expected an int >= 1 or None\.$"):
+        checks.check_int("stride", 0, allow_none=True)
+    with pytest.raises(ValueError, match=r"Expected a positive odd int\.$"):
+        checks.check_int("kernel_size", 0, expected="a positive odd int")
+    # No module keeps an integer check of its own.
+    pattern = re.compile(
+        r"isinstance\((\w+), bool\) or not isinstance\(\1, "
+        r"(int|numbers\.Integral|\(int, np\.integer\))\) or \1 <"
+    )
+    for path in _python_files(os.path.join(ROOT, "keras_vt")):
+        if path.endswith(os.path.join("keras_vt", "checks.py")):
+            continue
+        assert not pattern.search(open(path).read()), path
+
+
+def test_checks_old_location_is_the_same_module():
+    from keras_vt.layers import checks as old
+
+    assert old is checks is keras_vt.checks
 
 
 FAMILIES = ("vit", "deit", "cpvt", "cvt", "clip", "cnn")

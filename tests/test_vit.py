@@ -18,7 +18,7 @@ def test_unknown_name_suggests_close_names():
     "overrides, message",
     [
         (dict(image_size=50), "image_size=50 is not divisible by patch_size=16"),
-        (dict(num_classes=0), "num_classes >= 1"),
+        (dict(num_classes=0), "num_classes=0. Expected an int >= 1"),
         (dict(pooling="max"), "Unknown pooling='max'"),
     ],
 )

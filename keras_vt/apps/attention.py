@@ -3,10 +3,9 @@ mean attention distance of every head out."""
 
 import numpy as np
 
-from keras_vt import viz
+from keras_vt import checks, viz
 from keras_vt.apps.common import image_size_of, model_input, read_upload_or_sample, resize
 from keras_vt.apps.common import sample_paths as _sample_paths
-from keras_vt.layers import checks
 
 METHODS = ("raw", "rollout", "flow")
 FUSIONS = ("mean", "max", "min")

@@ -15,9 +15,8 @@ import tempfile
 
 import numpy as np
 
-from keras_vt import viz
+from keras_vt import checks, viz
 from keras_vt.apps.common import ASSETS
-from keras_vt.layers import checks
 
 MODEL = "av_align_tiny"
 MANIFEST = os.path.join(ASSETS, "av_align_shapes.json")

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from keras_vt import viz
+from keras_vt import checks, viz
 from keras_vt.apps.common import (
     ASSETS,
     ImageError,
@@ -25,7 +25,6 @@ from keras_vt.apps.common import (
     resize,
     sample_paths,
 )
-from keras_vt.layers import checks
 
 CAPTIONER_MANIFEST = os.path.join(ASSETS, "captioner_shapes.json")
 # The configuration of examples/train_captioner.py, used when no manifest is shipped.

@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from keras_vt import checks
+
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 SAMPLE_PATTERN = "sample_*.png"
 MAX_UPLOAD_PIXELS = 40_000_000
@@ -182,8 +184,6 @@ class ModelBank:
             label = f"{model} ({weights})" if model else weights
             return Entry(name=label, model_name=model, weights=weights)
         if weights is not None:
-            from keras_vt.layers import checks
-
             weights = checks.check_weights_file(weights)
         if model is None:
             if not weights.endswith(".keras"):
@@ -202,8 +202,6 @@ class ModelBank:
 
     def entry(self, name):
         if name not in self.entries:
-            from keras_vt.layers import checks
-
             raise checks.unknown("model", name, self.names())
         entry = self.entries[name]
         if entry.model is None:

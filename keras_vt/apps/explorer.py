@@ -5,6 +5,7 @@ Gradio is imported inside these functions only: `import keras_vt` never needs it
 
 import os
 
+from keras_vt import checks
 from keras_vt.apps.common import ModelBank
 from keras_vt.cli import parsed_options
 
@@ -137,8 +138,6 @@ def launch(
     ```
     """
     if app not in APPS:
-        from keras_vt.layers import checks
-
         raise checks.unknown("app", app, sorted(APPS))
     _gradio()
     blocks = APPS[app](model=model, weights=weights)
@@ -156,10 +155,7 @@ def serve(
     max_queue=MAX_QUEUE,
 ):
     """Serves built Blocks with the safe defaults of `launch`; returns them."""
-    if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
-        from keras_vt.layers import checks
-
-        raise checks.invalid("max_queue", max_queue, "an int >= 1")
+    checks.check_int("max_queue", max_queue)
     blocks.queue(max_size=max_queue, default_concurrency_limit=CONCURRENCY)
     blocks.launch(
         server_name=host,

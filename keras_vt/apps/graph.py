@@ -3,8 +3,7 @@
 import os
 import tempfile
 
-from keras_vt import viz
-from keras_vt.layers import checks
+from keras_vt import checks, viz
 
 FORMATS = ("png", "svg")
 

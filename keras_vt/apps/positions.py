@@ -3,10 +3,9 @@ resolution does, and learned positions versus content-derived ones (PEG) under t
 
 import numpy as np
 
-from keras_vt import viz
+from keras_vt import checks, viz
 from keras_vt.apps.common import image_size_of, model_input, read_image
 from keras_vt.apps.common import sample_paths as _sample_paths
-from keras_vt.layers import checks
 
 SHIFTS = (0, 1, 2, 4, 8, 16)
 

@@ -17,8 +17,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_vt import viz
-from keras_vt.layers import checks
+from keras_vt import checks, viz
 
 TOP_K = 5
 EMBEDDED_WEIGHTS = os.path.join(
@@ -79,9 +78,8 @@ class RetrievalDemo:
         from keras_vt.data import VideoCaptionTokenizer, make_video_captions
         from keras_vt.models import create_model
 
-        for name, value in (("num_clips", num_clips), ("gallery", gallery)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < TOP_K:
-                raise checks.invalid(name, value, f"an int >= {TOP_K}")
+        num_clips = checks.check_int("num_clips", num_clips, TOP_K)
+        gallery = checks.check_int("gallery", gallery, TOP_K)
         keras.utils.set_random_seed(seed)
         model = create_model("mmt_tiny")
         train_inputs, train_captions = make_video_captions(num_clips, seed=seed)

@@ -7,6 +7,8 @@ files (timm, OpenAI CLIP) on their key names. Families add their converters with
 
 import os
 
+from keras_vt import checks
+
 HF_CONVERTERS = {}
 STATE_DICT_CONVERTERS = []
 
@@ -55,18 +57,13 @@ def convert_checkpoint(src, dst=None, progress=None, **kwargs):
     ```
     """
     from keras_vt.convert.checkpoint import load_state_dict, read_hf_config
-    from keras_vt.layers import checks
 
     src = os.fspath(src)
     if not os.path.exists(src):
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "src", src, "a Hugging Face directory or a state-dict file", f"src={src!r} not found"
         )
     if dst is not None and not os.fspath(dst).endswith(".keras"):
-        from keras_vt.layers import checks
-
         raise checks.invalid("dst", os.fspath(dst), "dst to end with '.keras'")
     if dst is not None:
         checks.check_output_path("dst", dst)

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from keras_vt import checks
+
 SAFETENSORS_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".bin", ".pth", ".pt")
 # Checkpoints above this size show progress bars while they are read and assigned.
@@ -38,8 +40,6 @@ def module_state(
     if hasattr(source, "state_dict") and callable(source.state_dict):
         source = source.state_dict()
     if not hasattr(source, "items"):
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             argument, source, expected, problem=f"{argument} of type {type(source).__name__}"
         )
@@ -216,8 +216,6 @@ class WeightPlan:
         """`variable` <- `combine(*[state[k] for k in keys])`, each key of the given shape."""
         keys, shapes = tuple(keys), tuple(tuple(int(d) for d in s) for s in shapes)
         if len(keys) != len(shapes):
-            from keras_vt.layers import checks
-
             raise checks.invalid(
                 "shapes", shapes, "one shape per key", problem=f"keys={keys} and shapes={shapes}"
             )

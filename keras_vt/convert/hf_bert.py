@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 
+from keras_vt import checks
 from keras_vt.convert.checkpoint import WeightPlan, load_state_dict, read_hf_config
 
 # Parts of each BERT layer: keras_vt block attribute path -> Hugging Face key under the layer.
@@ -203,8 +204,6 @@ def convert_hf_bert(source, dtype=None, progress=None, pooler="checkpoint"):
     from keras_vt.models.text import BertEncoder
 
     if pooler not in POOLER_OPTIONS:
-        from keras_vt.layers import checks
-
         raise checks.unknown("pooler", pooler, POOLER_OPTIONS)
     config, state = _source(source, progress)
     kwargs = bert_config_from_hf(config)

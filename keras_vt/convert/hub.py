@@ -23,6 +23,8 @@ import re
 import tempfile
 import warnings
 
+from keras_vt import checks
+
 SCHEMES = ("hf://", "timm/")
 # Files a conversion may need; pickles (*.bin, *.pth, *.pt) are never downloaded.
 ALLOW_PATTERNS = [
@@ -58,8 +60,6 @@ def parse_hub_name(weights):
     ('timm/vit_tiny_patch16_224.augreg_in21k', None, 'timm')
     """
     if not isinstance(weights, str):
-        from keras_vt.layers import checks
-
         raise checks.invalid("weights", weights, "a string")
     if weights.startswith("hf://"):
         body, kind = weights[len("hf://") :], "hf"
@@ -73,8 +73,6 @@ def parse_hub_name(weights):
         )
     repo_id, _, revision = body.partition("@")
     if not _REPO.match(repo_id) or (_ and not revision):
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "weights", weights, "a hub repository 'ORG/NAME' with an optional '@REVISION'"
         )
@@ -186,8 +184,6 @@ def convert_from_hub(
 
     repo_id, _, kind = parse_hub_name(weights)
     if dst is not None and not os.fspath(dst).endswith(".keras"):
-        from keras_vt.layers import checks
-
         raise checks.invalid("dst", os.fspath(dst), "dst to end with '.keras'")
     snapshot = download(weights, cache_dir, local_files_only, token)
     if not os.path.exists(os.path.join(snapshot, "config.json")):

@@ -32,8 +32,8 @@ import warnings
 
 import numpy as np
 
+from keras_vt import checks
 from keras_vt.convert.checkpoint import WeightPlan, hf_num_labels, load_state_dict, read_hf_config
-from keras_vt.layers import checks
 from keras_vt.layers.position import resample_positions
 
 # Where each part of the network lives in each layout ({i} is the block index).

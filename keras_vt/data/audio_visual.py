@@ -21,6 +21,8 @@ import numbers
 
 import numpy as np
 
+from keras_vt import checks
+
 NUM_SYMBOLS = 8
 NUM_CLASSES = NUM_SYMBOLS + 1  # class 0: silence (per-frame labels) and the CTC blank
 AUDIO_STEP_MS = 30
@@ -50,20 +52,10 @@ def _check_snr(snr_db):
     if snr_db is None:
         return None
     if isinstance(snr_db, bool) or not isinstance(snr_db, numbers.Real) or math.isnan(snr_db):
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "snr_db", snr_db, "a number of decibels (e.g. 10, 0, -5) or None for clean audio"
         )
     return float(snr_db)
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        from keras_vt.layers import checks
-
-        raise checks.invalid(name, value, f"an int >= {low}")
-    return int(value)
 
 
 def max_frames(max_symbols):
@@ -158,15 +150,13 @@ def make_audio_visual(
     >>> inputs["audio"].shape, inputs["video"].shape, labels["tokens"].shape
     ((4, 47, 32), (4, 36, 16, 16, 1), (4, 4))
     """
-    num_examples = _check_int("num_examples", num_examples, 1)
+    num_examples = checks.check_int("num_examples", num_examples, 1)
     snr_db = _check_snr(snr_db)
-    min_symbols = _check_int("min_symbols", min_symbols, 1)
-    max_symbols = _check_int("max_symbols", max_symbols, min_symbols)
-    audio_bins = _check_int("audio_bins", audio_bins, 4)
-    frame_size = _check_int("frame_size", frame_size, 8)
+    min_symbols = checks.check_int("min_symbols", min_symbols, 1)
+    max_symbols = checks.check_int("max_symbols", max_symbols, min_symbols)
+    audio_bins = checks.check_int("audio_bins", audio_bins, 4)
+    frame_size = checks.check_int("frame_size", frame_size, 8)
     if isinstance(max_lag_ms, bool) or not isinstance(max_lag_ms, numbers.Real) or max_lag_ms < 0:
-        from keras_vt.layers import checks
-
         raise checks.invalid("max_lag_ms", max_lag_ms, "a number >= 0")
     rng = np.random.default_rng(seed)
     t_audio, t_video = max_frames(max_symbols)

@@ -5,13 +5,13 @@ image-text training and zero-shot evaluation on held-out colour-shape pairs.
 
 import numpy as np
 
+from keras_vt import checks
 from keras_vt.data.render import (
     CLASS_NAMES,
     COLOUR_NAMES,
     POSITION_NAMES,
     SIZE_NAMES,
     _balanced,
-    _check_int,
     _check_pairs,
     _chunks,
     _coverage,
@@ -74,7 +74,7 @@ def shape_phrase(colour, shape, size=None, count=1):
     'two large orange L-shapes'
     """
     _check_pairs("(colour, shape)", [(colour, shape)])
-    count = _check_int("count", count, 1, 3)
+    count = checks.check_int("count", count, 1, 3)
     if size is not None and size not in SIZE_NAMES:
         raise ValueError(f"Unknown size {size!r} in `size`; expected one of {SIZE_NAMES} or None.")
     words = [_COUNT_WORDS[count - 1]]
@@ -150,12 +150,10 @@ def make_captioned_shapes(num_images, image_size=64, seed=0, holdout=None, only=
     >>> isinstance(data["captions"][0], str)
     True
     """
-    n = _check_int("num_images", num_images, 1)
-    size = _check_int("image_size", image_size, 16)
-    seed = _check_int("seed", seed, 0)
+    n = checks.check_int("num_images", num_images, 1)
+    size = checks.check_int("image_size", image_size, 16)
+    seed = checks.check_int("seed", seed, 0)
     if holdout is not None and only is not None:
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "only",
             only,
@@ -171,8 +169,6 @@ def make_captioned_shapes(num_images, image_size=64, seed=0, holdout=None, only=
     if only is not None:
         included = _check_pairs("only", only)
         if not included:
-            from keras_vt.layers import checks
-
             raise checks.invalid("only", only, "at least one (colour, shape) pair")
         pairs = [p for p in pairs if p in included]
 

@@ -6,10 +6,10 @@ learnable-but-not-trivial classification set (rendered by `keras_vt.data.render`
 
 import numpy as np
 
+from keras_vt import checks
 from keras_vt.data.render import (
     CLASS_NAMES,
     _balanced,
-    _check_int,
     _chunks,
     _composite,
     _coverage,
@@ -54,10 +54,10 @@ def make_shapes(num_images, image_size=32, seed=0, num_classes=10, clutter=True)
     >>> CLASS_NAMES[labels[0]] in CLASS_NAMES
     True
     """
-    n = _check_int("num_images", num_images, 1)
-    size = _check_int("image_size", image_size, 8)
-    seed = _check_int("seed", seed, 0)
-    num_classes = _check_int("num_classes", num_classes, 2, len(CLASS_NAMES))
+    n = checks.check_int("num_images", num_images, 1)
+    size = checks.check_int("image_size", image_size, 8)
+    seed = checks.check_int("seed", seed, 0)
+    num_classes = checks.check_int("num_classes", num_classes, 2, len(CLASS_NAMES))
     rng = np.random.default_rng(seed)
     f32 = np.float32
 
@@ -189,7 +189,7 @@ def shapes_dataset(
     >>> images.shape, labels.shape
     (TensorShape([64, 32, 32, 3]), TensorShape([64]))
     """
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = checks.check_int("batch_size", batch_size, 1)
     images, labels = make_shapes(num_images, image_size, seed, num_classes, clutter)
     import tensorflow as tf
 

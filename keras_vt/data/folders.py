@@ -4,9 +4,7 @@ import os
 
 import numpy as np
 
-from keras_vt.data.render import (
-    _check_int,
-)
+from keras_vt import checks
 
 # --------------------------------------------------------------------------------------------
 # User images
@@ -43,15 +41,11 @@ def image_folder_dataset(
     ```
     """
     if not os.path.isdir(directory):
-        from keras_vt.layers import checks
-
         raise checks.invalid("directory", directory, "an existing folder")
     has_class_folder = any(
         entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(directory)
     )
     if not has_class_folder:
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "directory",
             directory,
@@ -65,12 +59,10 @@ def image_folder_dataset(
         or len(image_size) != 2
         or any(_not_positive_int(s) for s in image_size)
     ):
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "image_size", image_size, "a positive int or a (height, width) pair of them"
         )
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = checks.check_int("batch_size", batch_size, 1)
     _check_images_decode(directory)
     import keras
 

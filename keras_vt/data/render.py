@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from keras_vt import checks
+
 CLASS_NAMES = (
     "circle",
     "square",
@@ -269,22 +271,10 @@ def _chunks(num_images, image_size):
 # --------------------------------------------------------------------------------------------
 
 
-def _check_int(name, value, minimum, maximum=None):
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not is_int or value < minimum or (maximum is not None and value > maximum):
-        expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        from keras_vt.layers import checks
-
-        raise checks.invalid(name, value, f"an int {expected}")
-    return int(value)
-
-
 def _check_pairs(name, pairs):
     try:
         items = [tuple(p) for p in pairs]
     except TypeError:
-        from keras_vt.layers import checks
-
         raise checks.invalid(name, pairs, "a collection of (colour, shape) pairs") from None
     checked = set()
     for item in items:

@@ -29,6 +29,8 @@ that `keras_vt.create_model("mmt_tiny")` trains on this data without tensorflow-
 
 import numpy as np
 
+from keras_vt import checks
+
 DURATION = 6.0
 """Length of every clip, in seconds."""
 
@@ -93,14 +95,6 @@ _FONT = {  # 3 x 5 bitmaps, rows top to bottom
 }
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        from keras_vt.layers import checks
-
-        raise checks.invalid(name, value, f"an int >= {minimum}")
-    return int(value)
-
-
 def _simulate(rng, n, steps):
     """Positions (n, steps, 2) of an object moving straight, reflected at the walls, and a
     bounce flag per step. Also returns the direction and speed ids."""
@@ -151,8 +145,8 @@ def make_video_captions(num_clips, seed=0, return_frames=False):
     >>> sorted(k for k in inputs if not k.endswith(("_mask", "_times")))
     ['appearance', 'audio', 'motion', 'ocr']
     """
-    n = _check_int("num_clips", num_clips, 1)
-    seed = _check_int("seed", seed, 0)
+    n = checks.check_int("num_clips", num_clips, 1)
+    seed = checks.check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
     steps = int(DURATION / _STEP)
     step_times = (np.arange(steps) + 0.5) * _STEP
@@ -342,7 +336,7 @@ class VideoCaptionTokenizer:
     pad_id, unknown_id, cls_id, sep_id = 0, 1, 2, 3
 
     def __init__(self, context_length=24):
-        self.context_length = _check_int("context_length", context_length, 3)
+        self.context_length = checks.check_int("context_length", context_length, 3)
         words = ["a", *COLOURS, *SHAPES, "moves", *DIRECTIONS, *SPEEDS, *_TEMPLATE_WORDS, *DIGITS]
         vocabulary = list(self.special_tokens) + list(dict.fromkeys(words))
         self.vocabulary = tuple(vocabulary)
@@ -361,8 +355,6 @@ class VideoCaptionTokenizer:
         ids = np.zeros((len(captions), self.context_length), np.int32)
         for row, caption in enumerate(captions):
             if not isinstance(caption, str) or not caption.strip():
-                from keras_vt.layers import checks
-
                 raise checks.invalid(f"captions[{row}]", caption, "a non-empty caption string")
             words = caption.lower().replace(",", " ").split()
             tokens = [self.cls_id] + [self.index.get(w, self.unknown_id) for w in words]

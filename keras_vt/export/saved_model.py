@@ -17,7 +17,7 @@ import os
 
 import keras
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.preprocessing import normalization_constants
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")

@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
-from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
+from keras_vt.layers.conv_common import _check_feature_map, _dense
 from keras_vt.layers.relative_position import _relative_table
 
 
@@ -71,17 +71,17 @@ class AttentionAugmentedConv2D(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("filters", filters)
-        _check_positive_int("kernel_size", kernel_size)
+        checks.check_int("filters", filters)
+        checks.check_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
             raise checks.invalid("kernel_size", kernel_size, "an odd int")
-        _check_positive_int("num_heads", num_heads)
+        checks.check_int("num_heads", num_heads)
         key_dim = key_dim if key_dim is not None else num_heads * max(filters // (5 * num_heads), 1)
         value_dim = (
             value_dim if value_dim is not None else num_heads * max(filters // (10 * num_heads), 1)
         )
-        _check_positive_int("key_dim", key_dim)
-        _check_positive_int("value_dim", value_dim)
+        checks.check_int("key_dim", key_dim)
+        checks.check_int("value_dim", value_dim)
         for arg, value in (("key_dim", key_dim), ("value_dim", value_dim)):
             if value % num_heads:
                 raise checks.invalid(arg, value, f"a multiple of num_heads={num_heads}")

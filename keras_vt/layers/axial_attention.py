@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
-from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
+from keras_vt.layers.conv_common import _check_feature_map, _dense
 from keras_vt.layers.relative_position import _relative_table
 
 _AXES = {"height": 1, "width": 2}
@@ -20,9 +20,9 @@ class _AxialLayer(Layer):
 
     def __init__(self, filters=None, num_heads=8, key_dim=None, position_sensitive=True, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("filters", filters, allow_none=True)
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("key_dim", key_dim, allow_none=True)
+        checks.check_int("filters", filters, allow_none=True)
+        checks.check_int("num_heads", num_heads)
+        checks.check_int("key_dim", key_dim, allow_none=True)
         if filters is not None and filters % num_heads:
             raise checks.invalid("filters", filters, f"a multiple of num_heads={num_heads}")
         self.filters = filters

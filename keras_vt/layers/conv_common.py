@@ -3,16 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
 from keras_vt.layers.attention import attend
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        extra = " or None" if allow_none else ""
-        raise checks.invalid(name, value, f"a positive int{extra}")
 
 
 def _check_feature_map(layer, shape, static_spatial=False, why=""):

@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
+from keras_vt import checks
 from keras_vt.layers.base import Layer
 from keras_vt.layers.conv_common import (
     _attend_logits,
     _check_feature_map,
-    _check_positive_int,
     _dense,
 )
 
@@ -46,8 +46,8 @@ class DoubleAttention(Layer):
 
     def __init__(self, feature_channels=None, num_descriptors=None, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("feature_channels", feature_channels, allow_none=True)
-        _check_positive_int("num_descriptors", num_descriptors, allow_none=True)
+        checks.check_int("feature_channels", feature_channels, allow_none=True)
+        checks.check_int("num_descriptors", num_descriptors, allow_none=True)
         self.feature_channels = feature_channels
         self.num_descriptors = num_descriptors
 

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
-from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
+from keras_vt.layers.conv_common import _check_feature_map, _dense
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -54,9 +54,9 @@ class LocalSelfAttention2D(Layer):
         self, filters, kernel_size=7, num_heads=8, use_bias=False, padding="same", **kwargs
     ):
         super().__init__(**kwargs)
-        _check_positive_int("filters", filters)
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("num_heads", num_heads)
+        checks.check_int("filters", filters)
+        checks.check_int("kernel_size", kernel_size)
+        checks.check_int("num_heads", num_heads)
         if kernel_size % 2 == 0:
             raise checks.invalid("kernel_size", kernel_size, "an odd int")
         if filters % num_heads or (filters // num_heads) % 2:

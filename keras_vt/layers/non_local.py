@@ -3,9 +3,10 @@
 import keras
 from keras import ops
 
+from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
-from keras_vt.layers.conv_common import _check_feature_map, _check_positive_int, _dense
+from keras_vt.layers.conv_common import _check_feature_map, _dense
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -45,7 +46,7 @@ class NonLocalBlock(Layer):
 
     def __init__(self, inter_channels=None, sub_sample=True, use_batch_norm=True, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("inter_channels", inter_channels, allow_none=True)
+        checks.check_int("inter_channels", inter_channels, allow_none=True)
         self.inter_channels = inter_channels
         self.sub_sample = bool(sub_sample)
         self.use_batch_norm = bool(use_batch_norm)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.base import Layer
 from keras_vt.layers.depthwise import DepthwiseConv2D
 from keras_vt.layers.patching import token_grid

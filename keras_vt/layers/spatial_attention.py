@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
+from keras_vt import checks
 from keras_vt.layers.base import Layer
-from keras_vt.layers.conv_common import _attend_logits, _check_positive_int, _dense
+from keras_vt.layers.conv_common import _attend_logits, _dense
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -41,7 +42,7 @@ class SpatialSoftAttention(Layer):
 
     def __init__(self, units, use_gate=False, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("units", units)
+        checks.check_int("units", units)
         self.units = units
         self.use_gate = bool(use_gate)
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.base import Layer
 
 

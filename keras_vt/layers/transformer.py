@@ -4,7 +4,7 @@ stochastic depth."""
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.attention import MultiHeadCrossAttention, MultiHeadSelfAttention
 from keras_vt.layers.base import AttentionLayer, Layer
 

@@ -28,8 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.layers.base import Layer
 from keras_vt.losses import (
     ctc_sequence_loss,

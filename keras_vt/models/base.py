@@ -6,7 +6,7 @@ import inspect
 import keras
 import numpy as np
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.precision import enable_channels_last_conv, one_collection
 
 

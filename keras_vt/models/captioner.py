@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.base import Layer
 from keras_vt.layers.spatial_attention import SpatialSoftAttention
 from keras_vt.losses import doubly_stochastic_penalty, reinforce_loss
@@ -53,12 +53,6 @@ SHAPES_VOCABULARY = (
 )
 
 ATTENTIONS = ("soft", "hard")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise checks.invalid(name, value, "a positive int")
-    return int(value)
 
 
 def _check_fraction(name, value, upper=1.0):
@@ -132,11 +126,11 @@ class ShowAttendTellDecoder(Layer):
         super().__init__(**kwargs)
         if attention not in ATTENTIONS:
             raise checks.invalid("attention", attention, "'soft' or 'hard'")
-        self.vocabulary_size = _check_positive_int("vocabulary_size", vocabulary_size)
-        self.embed_dim = _check_positive_int("embed_dim", embed_dim)
-        self.hidden_dim = _check_positive_int("hidden_dim", hidden_dim)
-        self.attention_dim = _check_positive_int("attention_dim", attention_dim)
-        self.max_length = _check_positive_int("max_length", max_length)
+        self.vocabulary_size = checks.check_int("vocabulary_size", vocabulary_size)
+        self.embed_dim = checks.check_int("embed_dim", embed_dim)
+        self.hidden_dim = checks.check_int("hidden_dim", hidden_dim)
+        self.attention_dim = checks.check_int("attention_dim", attention_dim)
+        self.max_length = checks.check_int("max_length", max_length)
         self.attention = attention
         self.start_id = int(start_id)
         self.end_id = int(end_id)
@@ -365,14 +359,14 @@ class ShowAttendTell(FunctionalModel):
                 f"Invalid vocabulary: vocabulary[0]={vocabulary[0]!r}. Index 0 is padding; "
                 f"expected {START!r} and {END!r} elsewhere."
             )
-        context_length = _check_positive_int("context_length", context_length)
+        context_length = checks.check_int("context_length", context_length)
         if context_length < 2:
             raise checks.invalid(
                 "context_length",
                 context_length,
                 "an int >= 2 (the start token and at least one word)",
             )
-        image_size = _check_positive_int("image_size", image_size)
+        image_size = checks.check_int("image_size", image_size)
         if attention not in ATTENTIONS:
             raise checks.invalid("attention", attention, "'soft' or 'hard'")
         if not isinstance(encoder, str) or encoder not in list_models(family="cnn"):
@@ -394,7 +388,7 @@ class ShowAttendTell(FunctionalModel):
             ("hidden_dim", hidden_dim),
             ("attention_dim", attention_dim),
         ):
-            _check_positive_int(name, value)  # here: before the encoder is built
+            checks.check_int(name, value)  # here: before the encoder is built
         _check_fraction("dropout", dropout, upper=0.99)
 
         images = keras.Input((image_size, image_size, 3), name="images")
@@ -590,8 +584,7 @@ class ShowAttendTell(FunctionalModel):
             raise checks.invalid("max_length", max_length, "an int >= 1")
         if max_length < 1:
             raise checks.invalid("max_length", max_length, "an int >= 1 (words to generate)")
-        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise checks.invalid("beam_width", beam_width, "an int >= 1")
+        beam_width = checks.check_int("beam_width", beam_width)
         images = np.asarray(images, dtype="float32")
         expected = (self.image_size, self.image_size, 3)
         if images.ndim != 4 or images.shape[1:] != expected or images.shape[0] < 1:

@@ -25,8 +25,7 @@ import math
 import keras
 from keras import ops
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.losses import clip_loss, gather_replicas, scale_for_replicas
 from keras_vt.metrics import LatestValue, in_batch_accuracy
 from keras_vt.models.base import FunctionalModel

@@ -2,8 +2,7 @@
 
 import keras
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.models import encoder
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.common import check_mlp

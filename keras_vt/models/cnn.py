@@ -32,7 +32,7 @@ convolutions of stages 2-4 with `keras_vt.layers.AttentionAugmentedConv2D`.
 import keras
 from keras import layers
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.augmented_conv import AttentionAugmentedConv2D
 from keras_vt.layers.axial_attention import AxialAttention
 from keras_vt.layers.double_attention import DoubleAttention
@@ -67,20 +67,6 @@ def _dense_initializer():
     return keras.initializers.VarianceScaling(
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
     )
-
-
-def _check_int(name, value, minimum, what):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise checks.invalid(name, value, what)
-
-
-def _check_int_sequence(name, value):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
-        raise checks.invalid(name, value, "a non-empty list of ints")
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise checks.invalid(name, value, "positive ints")
-    return tuple(int(v) for v in value)
 
 
 def _conv(x, filters, kernel_size, strides, name, dtype):
@@ -323,8 +309,8 @@ class ResNet(FunctionalModel):
         name=None,
         **kwargs,
     ):
-        depths = _check_int_sequence("depths", depths)
-        widths = _check_int_sequence("widths", widths)
+        depths = checks.check_ints("depths", depths)
+        widths = checks.check_ints("widths", widths)
         if len(widths) != len(depths):
             raise checks.invalid(
                 "widths", widths, f"one width per stage, {len(depths)} to match depths={depths!r}"
@@ -333,14 +319,14 @@ class ResNet(FunctionalModel):
         checks.check_choice("stem", stem, tuple(STEM_STRIDE))
         if stem_width is None:
             stem_width = widths[0]
-        _check_int("stem_width", stem_width, 1, "a positive int or None")
-        _check_int("num_classes", num_classes, 1, "an int >= 1")
+        checks.check_int("stem_width", stem_width, 1, expected="a positive int or None")
+        checks.check_int("num_classes", num_classes, 1, expected="an int >= 1")
         total_stride = STEM_STRIDE[stem] * 2 ** (len(depths) - 1)
-        _check_int(
+        checks.check_int(
             "image_size",
             image_size,
             total_stride,
-            f"an int >= {total_stride}, the total stride of a {len(depths)}-stage ResNet with "
+            expected=f"an int >= {total_stride}, the total stride of a {len(depths)}-stage ResNet with "
             f"the {stem!r} stem (use stem='small' for small images)",
         )
         checks.check_choice("pooling", pooling, POOLINGS)
@@ -363,9 +349,11 @@ class ResNet(FunctionalModel):
         ):
             if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
                 raise checks.invalid(arg, ratio, "a number in (0, 1]")
-        _check_int("attention_heads", attention_heads, 1, "a positive int")
+        checks.check_int("attention_heads", attention_heads, 1, expected="a positive int")
         checks.check_choice("attention_layer", attention_layer, ATTENTION_LAYERS)
-        _check_int("attention_kernel_size", attention_kernel_size, 1, "a positive odd int")
+        checks.check_int(
+            "attention_kernel_size", attention_kernel_size, 1, expected="a positive odd int"
+        )
         checks.check_choice("inserted_attention", inserted_attention, INSERTED_ATTENTIONS)
         inserted_after = tuple(tuple(p) for p in (inserted_after or ()))
         for stage_block in inserted_after:
@@ -386,7 +374,7 @@ class ResNet(FunctionalModel):
             )
         if expansion is None:
             expansion = BLOCK_EXPANSION[block]
-        _check_int("expansion", expansion, 1, "a positive int or None")
+        checks.check_int("expansion", expansion, 1, expected="a positive int or None")
 
         # === Functional graph ===
         inputs = keras.Input(shape=(image_size, image_size, 3), name="images")

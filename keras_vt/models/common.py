@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 # ViT's sizes, shared by DeiT and CPVT. name: (hidden_dim, mlp_dim, num_heads, depth); head
 # dimension 64 throughout.
@@ -183,7 +183,6 @@ def check_mlp(mlp_dim, width, activation):
 
     if mlp_dim is None:
         mlp_dim = 4 * int(width)
-    if isinstance(mlp_dim, bool) or not isinstance(mlp_dim, (int, np.integer)) or mlp_dim < 1:
-        raise checks.invalid("mlp_dim", mlp_dim, "a positive int (or None: 4 x width)")
+    mlp_dim = checks.check_int("mlp_dim", mlp_dim, expected="an int >= 1 (or None: 4 x width)")
     get_activation(activation)
-    return int(mlp_dim)
+    return mlp_dim

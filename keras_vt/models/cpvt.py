@@ -12,7 +12,7 @@ Parameter count: DeiT's minus the position table ((1 + N) x D) plus one PEG per 
 
 import keras
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.models import encoder
 from keras_vt.models.common import ENCODER_KEYS, TINY_ENCODER, TRAINING_KEYS, VIT_SIZES
 from keras_vt.models.encoder import VisionTransformer

@@ -16,8 +16,7 @@ stage 1 (B, 1, 3136, 784), stage 2 (B, 3, 784, 196), stage 3 (B, 6, 197, 50) for
 
 import keras
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.common import linear_head
 from keras_vt.models.registry import register

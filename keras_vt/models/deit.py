@@ -13,7 +13,7 @@ distillation head from a teacher (`keras_vt.training.Distiller`). Both are confi
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.models.common import TINY_ENCODER, VIT_SIZES, AuxiliaryHeads, linear_head
 from keras_vt.models.encoder import VisionTransformer
 from keras_vt.models.registry import register

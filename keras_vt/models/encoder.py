@@ -23,8 +23,7 @@ Layer names (and so weight names and order) are those the models always had: `pa
 
 import keras
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.layers.position import INTERPOLATIONS
 from keras_vt.layers.transformer import get_activation
 from keras_vt.models import common

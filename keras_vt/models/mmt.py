@@ -465,10 +465,7 @@ class MMT(InputsOnly, FunctionalModel):
                     f"Expected expert names as strings other than 'caption_ids' not ending in "
                     f"'_mask' or '_times', got experts key {key!r}."
                 )
-            if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-                raise ValueError(
-                    f"Expected a positive int width for expert {key!r}, got {width!r}."
-                )
+            checks.check_int(f"experts[{key!r}]", width)
         experts = {k: int(experts[k]) for k in sorted(experts)}
         if token_types is None:
             token_types = {k: i + 1 for i, k in enumerate(experts)}

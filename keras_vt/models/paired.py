@@ -6,8 +6,7 @@ those keys, or datasets of either, and check them before any backend op.
 
 import numpy as np
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.models.base import InputsOnly, is_dataset
 from keras_vt.models.text_encoder import check_token_ids
 

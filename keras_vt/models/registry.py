@@ -16,6 +16,8 @@ import dataclasses
 import difflib
 import fnmatch
 
+from keras_vt import checks
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
@@ -122,7 +124,6 @@ def create_model(name, weights=None, tiny=False, **overrides):
     >>> tuple(model(np.zeros((1, 32, 32, 3))).shape)
     (1, 10)
     """
-    from keras_vt.layers import checks
 
     spec = get_spec(name)
     # Deprecated names become the new ones before the family's configuration is merged in.
@@ -150,8 +151,6 @@ def load_weights(model, path):
     import tempfile
 
     import keras
-
-    from keras_vt.layers import checks
 
     path = checks.check_weights_file(path)
     if path.startswith(("hf://", "timm/")) and not os.path.exists(path):

@@ -15,8 +15,7 @@ is keras-hub's `BertBackbone`: called on `{"token_ids", "segment_ids", "padding_
 
 import keras
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 

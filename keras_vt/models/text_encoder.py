@@ -8,8 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt import layers
-from keras_vt.layers import checks
+from keras_vt import checks, layers
 from keras_vt.layers.base import Layer
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.common import array_shape, check_mlp, concrete_values

@@ -7,7 +7,7 @@ LayerNorm, pooling (class token or global average) and a linear head. The encode
 2-D sin-cos one (big_vision's `posemb="sincos2d"`).
 """
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.models import common
 from keras_vt.models.encoder import VisionTransformer
 from keras_vt.models.registry import register
@@ -16,7 +16,7 @@ __all__ = ["VIT_SIZES", "VisionTransformer", "image_grid"]
 
 POOLINGS = ("token", "gap")
 VIT_SIZES = common.VIT_SIZES
-image_grid = checks.image_grid  # deprecated alias: keras_vt.layers.checks.image_grid
+image_grid = checks.image_grid  # deprecated alias: keras_vt.checks.image_grid
 
 
 # A CPU-sized ViT for 32 px images (4x4 patches, 64 tokens): the quick start's default and the

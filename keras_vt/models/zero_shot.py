@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 
 def class_embeddings(clip, class_names, templates, tokenizer):

@@ -8,7 +8,7 @@ import json
 
 import tensorflow as tf
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 PAD_ID = 0
 

@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.text.tokenizers import PAD_ID, _WordPieceTokenizer
 
 BERT_SPECIAL = {"pad": "[PAD]", "unknown": "[UNK]", "start": "[CLS]", "end": "[SEP]"}

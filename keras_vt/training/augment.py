@@ -15,6 +15,7 @@ and centred; add `keras.layers.RandomZoom` for photographs).
 
 import numpy as np
 
+from keras_vt import checks
 from keras_vt.preprocessing import normalization_constants
 
 
@@ -42,12 +43,8 @@ def image_augmenter(magnitude=9, num_ops=2, erasing=0.25, flip=True, seed=None):
     import keras
 
     if not 0 <= magnitude <= 10:
-        from keras_vt.layers import checks
-
         raise checks.invalid("magnitude", magnitude, "magnitude in [0, 10]")
     if not 0 <= erasing <= 1:
-        from keras_vt.layers import checks
-
         raise checks.invalid("erasing", erasing, "erasing in [0, 1]")
     steps = []
     if flip:
@@ -163,24 +160,16 @@ def deit_dataset(
     images = np.asarray(images)
     labels = np.asarray(labels)
     if images.ndim != 4 or images.shape[-1] != 3:
-        from keras_vt.layers import checks
-
         raise checks.invalid_shape("images", images.shape, "images of shape (n, h, w, 3)")
     if labels.shape != (len(images),):
-        from keras_vt.layers import checks
-
         raise checks.invalid_shape(
             "labels", labels.shape, f"labels of shape ({len(images)},) to match the images"
         )
     if not isinstance(repeated_augmentation, int) or repeated_augmentation < 1:
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "repeated_augmentation", repeated_augmentation, "repeated_augmentation >= 1"
         )
     if not 0 <= label_smoothing < 1:
-        from keras_vt.layers import checks
-
         raise checks.invalid("label_smoothing", label_smoothing, "label_smoothing in [0, 1)")
     scale = 255.0 if images.dtype == np.uint8 else 1.0
     augment = image_augmenter(magnitude, erasing=erasing, seed=seed)

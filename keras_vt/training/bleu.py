@@ -3,6 +3,8 @@
 import collections
 import math
 
+from keras_vt import checks
+
 
 def _ngrams(words, n):
     return collections.Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
@@ -43,10 +45,7 @@ def corpus_bleu(references, hypotheses, max_order=4):
         )
     if not hypotheses:
         raise ValueError("Expected at least one hypothesis, got none.")
-    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
-        from keras_vt.layers import checks
-
-        raise checks.invalid("max_order", max_order, "an int >= 1")
+    max_order = checks.check_int("max_order", max_order)
     matches = [0] * max_order
     totals = [0] * max_order
     hyp_length = ref_length = 0

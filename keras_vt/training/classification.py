@@ -6,7 +6,7 @@ import time
 import keras
 import numpy as np
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.models.registry import check_overrides, create_model, get_spec
 from keras_vt.preprocessing import count_params, normalization_constants
 from keras_vt.training.callbacks import remove_backup, training_callbacks

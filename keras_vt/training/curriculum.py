@@ -10,8 +10,8 @@ import numbers
 import keras
 import numpy as np
 
+from keras_vt import checks
 from keras_vt.data.audio_visual import make_audio_visual
-from keras_vt.layers import checks
 
 DEFAULT_SCHEDULE = (None, 10.0, 0.0, -5.0)
 
@@ -39,8 +39,7 @@ class AudioVisualSequence(keras.utils.PyDataset):
 
     def __init__(self, num_examples, batch_size=32, seed=0, snr_db=None, **data_kwargs):
         super().__init__(workers=1, use_multiprocessing=False)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise checks.invalid("batch_size", batch_size, "a positive int")
+        batch_size = checks.check_int("batch_size", batch_size)
         self.num_examples = int(num_examples)
         self.batch_size = batch_size
         self.seed = seed
@@ -117,16 +116,9 @@ class NoiseCurriculum(keras.callbacks.Callback):
                 )
         if isinstance(epochs_per_stage, numbers.Integral):
             epochs_per_stage = (int(epochs_per_stage),) * len(schedule)
-        epochs_per_stage = tuple(epochs_per_stage)
-        if len(epochs_per_stage) != len(schedule) or any(
-            isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 1
-            for e in epochs_per_stage
-        ):
-            raise checks.invalid(
-                "epochs_per_stage",
-                epochs_per_stage,
-                f"a positive int or {len(schedule)} positive ints (one per stage)",
-            )
+        epochs_per_stage = checks.check_ints(
+            "epochs_per_stage", epochs_per_stage, length=len(schedule)
+        )
         self.dataset = dataset
         self.schedule = tuple(None if s is None else float(s) for s in schedule)
         self.epochs_per_stage = epochs_per_stage

@@ -7,7 +7,7 @@ TensorFlow, JAX and PyTorch backends alike.
 import keras
 from keras import ops
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.losses import (  # noqa: F401  (re-exported: keras_vt.training.*)
     _mean,
     hard_distillation_loss,

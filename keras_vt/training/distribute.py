@@ -28,7 +28,7 @@ import contextlib
 
 import keras
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 
 def data_parallel(devices=None):

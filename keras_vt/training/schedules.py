@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vt.layers import checks
+from keras_vt import checks
 
 # Weights without weight decay, as timm's `no_weight_decay` and 1-D parameters: biases,
 # LayerNorm/BatchNorm scales and offsets, class/distillation tokens, position tables.

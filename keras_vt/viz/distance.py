@@ -2,12 +2,12 @@
 
 import numpy as np
 
+from keras_vt import checks
+
 
 def _grid(grid, argument="grid"):
     grid = (grid, grid) if isinstance(grid, (int, np.integer)) else tuple(grid)
     if len(grid) != 2 or min(int(g) for g in grid) < 1:
-        from keras_vt.layers import checks
-
         raise checks.invalid(argument, grid, "(height, width) of positive ints")
     return int(grid[0]), int(grid[1])
 
@@ -25,8 +25,6 @@ def _per_layer(value, layers, argument, convert):
 
 def _patch(patch_size, argument):
     if not isinstance(patch_size, (int, float, np.integer)) or patch_size <= 0:
-        from keras_vt.layers import checks
-
         raise checks.invalid(argument, patch_size, "a positive number")
     return float(patch_size)
 
@@ -72,8 +70,6 @@ def mean_attention_distance(maps, grid, patch_size, num_prefix_tokens=None):
     if isinstance(maps, np.ndarray) and maps.ndim == 4:
         maps = [maps]
     if not isinstance(maps, (list, tuple)) or not maps:
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             "maps",
             maps,
@@ -87,8 +83,6 @@ def mean_attention_distance(maps, grid, patch_size, num_prefix_tokens=None):
     for index, (attention, (gh, gw), patch) in enumerate(zip(maps, grids, patches)):
         attention = np.asarray(attention, dtype="float64")
         if attention.ndim != 4:
-            from keras_vt.layers import checks
-
             raise checks.invalid_shape(
                 f"maps[{index}]",
                 attention.shape,

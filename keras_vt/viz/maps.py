@@ -5,7 +5,7 @@ import weakref
 import keras
 import numpy as np
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.patching import check_images
 
 _INSPECTORS = weakref.WeakKeyDictionary()

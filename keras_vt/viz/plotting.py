@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.position import resample_grid
 
 

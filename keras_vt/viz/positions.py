@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_vt.layers import checks
+from keras_vt import checks
 from keras_vt.layers.patching import PatchEmbedding, check_images
 from keras_vt.layers.position import PositionEmbedding, SinCosPositionEmbedding2D
 

@@ -7,6 +7,8 @@ problem on the layered graph whose edge capacities are the entries of Ã.
 
 import numpy as np
 
+from keras_vt import checks
+
 HEAD_FUSIONS = ("mean", "max", "min")
 # solver: (default max_work, estimated seconds per unit of work on one CPU core)
 FLOW_SOLVERS = {"networkx": (3e9, 1e-8), "scipy": (2e11, 1.5e-10)}
@@ -16,8 +18,6 @@ def _check_maps(maps, argument="maps", square=True):
     if isinstance(maps, np.ndarray) and maps.ndim == 4:
         maps = [maps]
     if not isinstance(maps, (list, tuple)) or not maps:
-        from keras_vt.layers import checks
-
         raise checks.invalid(
             argument,
             maps,
@@ -27,8 +27,6 @@ def _check_maps(maps, argument="maps", square=True):
     maps = [np.asarray(m, dtype="float64") for m in maps]
     for index, m in enumerate(maps):
         if m.ndim != 4:
-            from keras_vt.layers import checks
-
             raise checks.invalid_shape(
                 f"{argument}[{index}]",
                 m.shape,
@@ -52,8 +50,6 @@ def _check_maps(maps, argument="maps", square=True):
 def fuse_heads(attention, head_fusion="mean"):
     """(batch, heads, q, k) -> (batch, q, k) by the mean, max or min over heads."""
     if head_fusion not in HEAD_FUSIONS:
-        from keras_vt.layers import checks
-
         raise checks.unknown("head_fusion", head_fusion, HEAD_FUSIONS)
     return getattr(np, head_fusion)(np.asarray(attention), axis=1)
 
@@ -61,8 +57,6 @@ def fuse_heads(attention, head_fusion="mean"):
 def _discard(fused, discard_ratio, protected_tokens):
     """Zeroes the lowest `discard_ratio` of each matrix's weights, protected key columns aside."""
     if not 0.0 <= discard_ratio < 1.0:
-        from keras_vt.layers import checks
-
         raise checks.invalid("discard_ratio", discard_ratio, "discard_ratio in [0, 1)")
     if discard_ratio == 0.0:
         return fused
@@ -86,8 +80,6 @@ def residual_attention(maps, head_fusion="mean", discard_ratio=0.0, protected_to
     """
     maps = _check_maps(maps)
     if not isinstance(protected_tokens, int) or protected_tokens < 0:
-        from keras_vt.layers import checks
-
         raise checks.invalid("protected_tokens", protected_tokens, "protected_tokens >= 0")
     result = []
     for attention in maps:
@@ -138,8 +130,6 @@ def attention_rollout(
 def _check_outputs(output_tokens, tokens):
     outputs = list(range(tokens)) if output_tokens is None else [int(t) for t in output_tokens]
     if not outputs or min(outputs) < 0 or max(outputs) >= tokens:
-        from keras_vt.layers import checks
-
         raise checks.invalid("output_tokens", output_tokens, f"indices in [0, {tokens})")
     return outputs
 
@@ -184,8 +174,6 @@ def attention_flow(
     (1, 1, 5)
     """
     if solver not in FLOW_SOLVERS:
-        from keras_vt.layers import checks
-
         raise checks.unknown("solver", solver, tuple(FLOW_SOLVERS))
     layers = residual_attention(maps, head_fusion, discard_ratio, protected_tokens)
     batch, tokens = layers[0].shape[:2]
@@ -300,8 +288,6 @@ def attention_grid(attention, grid, query=0, num_prefix_tokens=None, normalize=T
     elif isinstance(query, (int, np.integer)) and 0 <= query < attention.shape[-2]:
         row = attention[..., query, prefix:]
     else:
-        from keras_vt.layers import checks
-
         raise checks.invalid("query", query, f"a row index in [0, {attention.shape[-2]}) or 'mean'")
     maps = row.reshape(row.shape[:-1] + (gh, gw))
     if normalize:
