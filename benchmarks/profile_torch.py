@@ -8,6 +8,8 @@ operators that take the most self CPU time, side by side, with each model's tota
 * `vit_b16_int8`: keras_vt `quantize(model, compile=True)` against HF `torch.ao` dynamic int8;
 * `vit_b16_bfloat16`: keras_vt `dtype="bfloat16"` against HF `model.to(torch.bfloat16)`;
 * `cvt_13_float32`: keras_vt CvT-13 against `CvtForImageClassification`;
+* `deit_s_int8`: DeiT-S distilled, keras_vt `quantize(model, compile=True)` against HF's
+  `DeiTForImageClassificationWithTeacher` under `torch.ao` dynamic int8;
 * `deit_s_train_bfloat16`: one training step of DeiT-S distilled with a ResNet-50 teacher under
   bfloat16, each library at the setting `bench.py` measures (keras_vt `Distiller` under
   `mixed_bfloat16` with AdamW, `train_on_batch`; HF `torch.autocast` with AdamW, the same step as
@@ -36,6 +38,7 @@ from benchmarks.harness import set_threads  # noqa: E402
 from benchmarks.results_io import provenance, write_json  # noqa: E402
 
 CASES = ("vit_b16_int8", "vit_b16_bfloat16", "cvt_13_float32", "deit_s_train_bfloat16")
+CASES += ("deit_s_int8",)
 
 
 def build(case):
@@ -53,6 +56,11 @@ def build(case):
     if case.startswith("vit_b16"):
         hf = tr.ViTForImageClassification(tr.ViTConfig(num_labels=1000)).eval()
         name = "vit_base_patch16_224"
+    elif case.startswith("deit_s"):
+        from benchmarks import bench
+
+        hf = bench.hf_model("deit_s_distilled").eval()
+        name = "deit_small_distilled_patch16_224"
     else:
         hf = tr.CvtForImageClassification(tr.CvtConfig(num_labels=1000)).eval()
         name = "cvt_13"
@@ -138,6 +146,7 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=12, help="operators listed per side")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before the profile")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads")
+    p.add_argument("--name", default="profile_torch", help="results/<name>.{json,md}")
     args = p.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
@@ -159,7 +168,7 @@ def main(argv=None):
         }
     text = markdown(results, args.top)
     print(text)
-    write_json("profile_torch", {"cases": results}, started, text)
+    write_json(args.name, {"cases": results}, started, text)
     return 0
 
 

@@ -239,13 +239,22 @@ def _compiled_int8_call(keras_call):
     import torch
 
     @torch.compile(dynamic=False)
-    def dense_int8(x, kernel, kernel_scale, bias, epsilon):
+    def dense_int8(x, kernel, kernel_scale, bias, epsilon, activation):
         # Keras' abs_max_quantize and Dense._int8_call, step for step.
         scale = (127.0 / (x.abs().amax(-1, keepdim=True) + epsilon)).to(x.dtype)
         q = torch.clip(torch.round(x * scale), -127, 127).to(torch.int8)
         acc = torch._int_mm(q.reshape(-1, q.shape[-1]), kernel)
         y = acc.reshape(*x.shape[:-1], kernel.shape[-1]).to(x.dtype) / (kernel_scale * scale)
-        return y if bias is None else y + bias
+        y = y if bias is None else y + bias
+        if activation == "gelu":
+            return torch.nn.functional.gelu(y)
+        if activation == "gelu_tanh":
+            return torch.nn.functional.gelu(y, approximate="tanh")
+        if activation == "quick_gelu":
+            return y * torch.sigmoid(1.702 * y)
+        if activation == "relu":
+            return torch.relu(y)
+        return y
 
     @functools.wraps(keras_call)
     def call(self, inputs, training=None):
@@ -262,9 +271,23 @@ def _compiled_int8_call(keras_call):
         ):
             return keras_call(self, inputs, training=training)
         bias = None if self.bias is None else self.bias.value
+        fused = _fused_activations().get(self.activation)
         x = dense_int8(
-            inputs, self._kernel.value, self.kernel_scale.value, bias, float(quantizer.epsilon)
+            inputs,
+            self._kernel.value,
+            self.kernel_scale.value,
+            bias,
+            float(quantizer.epsilon),
+            fused,
         )
-        return x if self.activation is None else self.activation(x)
+        return x if fused or self.activation is None else self.activation(x)
 
     return call
+
+
+@functools.cache
+def _fused_activations():
+    """keras_vt's MLP activations that the compiled int8 `Dense` computes in its last pass."""
+    from keras_vt.layers.transformer import ACTIVATIONS
+
+    return {fn: name for name, fn in ACTIVATIONS.items()}

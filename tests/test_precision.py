@@ -131,6 +131,38 @@ def check_compiled_int8_dense(counters):
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is PyTorch's")
+def test_compiled_int8_dense_fuses_every_mlp_activation():
+    """The compiled int8 Dense computes MLP's activation in its last pass: the same outputs as
+    Keras' int8 path (which applies it after the layer) for every activation MLP offers."""
+    from keras.src.layers.core.dense import Dense
+
+    from keras_vt.layers.transformer import ACTIVATIONS
+
+    keras_call = Dense._int8_call
+    x = np.random.default_rng(0).normal(size=(2, 6, 16)).astype("float32")
+    try:
+        for activation in ACTIVATIONS:
+            keras.utils.set_random_seed(0)
+            models = []
+            for _ in range(2):
+                inputs = keras.Input((6, 16))
+                outputs = keras_vt.layers.MLP(32, activation=activation)(inputs)
+                models.append(keras.Model(inputs, outputs))
+            models[1].set_weights(models[0].get_weights())
+            keras_vt.precision.quantize(models[0])
+            eager = predict(models[0], x)
+            keras_vt.precision.quantize(models[1], compile=True)
+            fused = keras_vt.precision._fused_activations()
+            assert fused[models[1].layers[1].fc1.activation] == activation
+            # Same arithmetic: ~1e-7 here; one int8 step moved at a rounding boundary stays
+            # far below 5e-3, while quick_gelu computed as GELU gives 1.7e-2.
+            assert relative_error(predict(models[1], x), eager) < 5e-3, activation
+            Dense._int8_call = keras_call
+    finally:
+        Dense._int8_call = keras_call
+
+
 def test_compile_is_checked():
     model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
     with pytest.raises(ValueError, match="Invalid compile: compile='yes'. Expected True or False"):

@@ -84,7 +84,11 @@ class MLP(Layer):
         self.activation = activation
         self.activation_fn = get_activation(activation)
         self.dropout = float(dropout)
-        self.fc1 = keras.layers.Dense(self.hidden_dim, dtype=self.dtype_policy, name="fc1")
+        # The activation is fc1's own (the same arithmetic as applying it after fc1), so that a
+        # fused int8 kernel (`keras_vt.precision.compile_int8_dense`) can take it in its last pass.
+        self.fc1 = keras.layers.Dense(
+            self.hidden_dim, activation=self.activation_fn, dtype=self.dtype_policy, name="fc1"
+        )
         self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
@@ -95,7 +99,7 @@ class MLP(Layer):
         self.fc2.build(tuple(input_shape[:-1]) + (self.hidden_dim,))
 
     def call(self, x, training=None):
-        x = self.drop(self.activation_fn(self.fc1(x)), training=training)
+        x = self.drop(self.fc1(x), training=training)
         return self.drop(self.fc2(x), training=training)
 
     def compute_output_shape(self, input_shape):
