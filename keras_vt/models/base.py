@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_vt import checks
-from keras_vt.precision import enable_channels_last_conv, one_collection
+from keras_vt.precision import enable_channels_last_conv, enable_strided_attention, one_collection
 
 
 def is_dataset(x):
@@ -87,6 +87,7 @@ class FunctionalModel(keras.Model):
 
     def __init__(self, inputs, outputs, name=None, dtype=None, **kwargs):
         enable_channels_last_conv()  # PyTorch: convolutions without Keras' layout copies
+        enable_strided_attention()  # PyTorch: CPU attention without Keras' contiguous copies
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
