@@ -133,12 +133,7 @@ def enable_channels_last_conv():
     keras_vt models enable it when they are built on the PyTorch backend. Idempotent; a no-op
     (returns False) on other backends.
     """
-    if keras.backend.backend() != "torch":
-        return False
-    from keras.src.backend.torch import nn as torch_nn
-
-    _wrap_once(torch_nn, "conv", _channels_last_conv)
-    return True
+    return _wrap_torch_nn("conv", _channels_last_conv)
 
 
 def enable_strided_attention():
@@ -157,12 +152,7 @@ def enable_strided_attention():
     keras_vt models enable it when they are built on the PyTorch backend. Idempotent; a no-op
     (returns False) on other backends.
     """
-    if keras.backend.backend() != "torch":
-        return False
-    from keras.src.backend.torch import nn as torch_nn
-
-    _wrap_once(torch_nn, "dot_product_attention", _strided_attention)
-    return True
+    return _wrap_torch_nn("dot_product_attention", _strided_attention)
 
 
 def _strided_attention(keras_attention):
@@ -255,6 +245,16 @@ def _channels_last_conv(keras_conv):
         return outputs.permute(0, 2, 3, 1)
 
     return conv
+
+
+def _wrap_torch_nn(name, wrapper):
+    """On the PyTorch backend, wraps Keras' `backend.torch.nn.<name>` once; False elsewhere."""
+    if keras.backend.backend() != "torch":
+        return False
+    from keras.src.backend.torch import nn as torch_nn
+
+    _wrap_once(torch_nn, name, wrapper)
+    return True
 
 
 def _pair(value):

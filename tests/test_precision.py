@@ -226,6 +226,20 @@ def test_trained_model_agrees_across_precisions():
         assert (top1 == labels).mean() >= (reference == labels).mean() - 0.02
 
 
+def installed_torch_patch(model_name, enable, name):
+    """(keras_vt's function, Keras' own) after building `model_name` installed the PyTorch patch
+    `enable` of Keras' `nn.<name>`; None on other backends, where `enable` returns False."""
+    keras_vt.create_model(model_name, tiny=True)
+    if keras.backend.backend() != "torch":
+        assert getattr(keras_vt.precision, enable)() is False
+        return None
+    from keras.src.backend.torch import nn as torch_nn
+
+    assert getattr(keras_vt.precision, enable)()
+    fast = getattr(torch_nn, name)
+    return fast, fast.__wrapped__
+
+
 @pytest.mark.parametrize(
     "shape, kernel, strides, dilation",
     [
@@ -237,16 +251,12 @@ def test_trained_model_agrees_across_precisions():
 def test_channels_last_conv_is_keras_conv_without_copies(shape, kernel, strides, dilation):
     """Building a keras_vt model installs the PyTorch conv without layout copies; outputs and
     gradients equal Keras' own conv to the bit (other backends: a no-op returning False)."""
-    keras_vt.create_model("resnet18", tiny=True)
-    if keras.backend.backend() != "torch":
-        assert keras_vt.precision.enable_channels_last_conv() is False
+    patched = installed_torch_patch("resnet18", "enable_channels_last_conv", "conv")
+    if patched is None:
         return
     import torch
-    from keras.src.backend.torch import nn as torch_nn
 
-    assert keras_vt.precision.enable_channels_last_conv()
-    fast = torch_nn.conv
-    keras_conv = fast.__wrapped__
+    fast, keras_conv = patched
     rng = np.random.default_rng(0)
     x_value, k_value = (rng.normal(size=s).astype("float32") for s in (shape, kernel))
     results = []
@@ -280,16 +290,14 @@ def test_channels_last_conv_is_keras_conv_without_copies(shape, kernel, strides,
 def test_strided_attention_is_keras_attention_without_copies(shape, kv_tokens, mask, causal, dtype):
     """Building a keras_vt model installs the PyTorch attention without Keras' contiguous copies;
     outputs and gradients equal Keras' own to the bit (other backends: a no-op returning False)."""
-    keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
-    if keras.backend.backend() != "torch":
-        assert keras_vt.precision.enable_strided_attention() is False
+    patched = installed_torch_patch(
+        "vit_tiny_patch16_224", "enable_strided_attention", "dot_product_attention"
+    )
+    if patched is None:
         return
     import torch
-    from keras.src.backend.torch import nn as torch_nn
 
-    assert keras_vt.precision.enable_strided_attention()
-    fast = torch_nn.dot_product_attention
-    keras_attention = fast.__wrapped__
+    fast, keras_attention = patched
     rng = np.random.default_rng(0)
     batch, tokens, heads, width = shape
     values = [rng.normal(size=(batch, n, heads, width)) for n in (tokens, kv_tokens, kv_tokens)]
