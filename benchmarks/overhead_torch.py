@@ -29,6 +29,15 @@ from benchmarks.harness import interleaved_times, set_threads, summarize  # noqa
 from benchmarks.results_io import provenance, write_json  # noqa: E402
 
 WIDTH, MLP, HEADS, DEPTH, IMAGE = 32, 64, 2, 12, 32
+# The one shape, in keras_vt's argument names, and Hugging Face's name for each.
+SIZES = dict(image_size=IMAGE, hidden_dim=WIDTH, depth=DEPTH, num_heads=HEADS, mlp_dim=MLP)
+HF_NAMES = dict(
+    image_size="image_size",
+    hidden_dim="hidden_size",
+    depth="num_hidden_layers",
+    num_heads="num_attention_heads",
+    mlp_dim="intermediate_size",
+)
 
 
 def forward_calls():
@@ -38,25 +47,10 @@ def forward_calls():
 
     import keras_vt
 
-    config = tr.DeiTConfig(
-        hidden_size=WIDTH,
-        num_hidden_layers=DEPTH,
-        num_attention_heads=HEADS,
-        intermediate_size=MLP,
-        image_size=IMAGE,
-        patch_size=16,
-        num_labels=10,
-    )
+    hf_sizes = {HF_NAMES[k]: v for k, v in SIZES.items()}
+    config = tr.DeiTConfig(**hf_sizes, patch_size=16, num_labels=10)
     hf = tr.DeiTForImageClassificationWithTeacher(config).eval()
-    model = keras_vt.create_model(
-        "deit_small_distilled_patch16_224",
-        image_size=IMAGE,
-        hidden_dim=WIDTH,
-        depth=DEPTH,
-        num_heads=HEADS,
-        mlp_dim=MLP,
-        num_classes=10,
-    )
+    model = keras_vt.create_model("deit_small_distilled_patch16_224", **SIZES, num_classes=10)
     x = torch.zeros(1, IMAGE, IMAGE, 3)
     pixels = torch.zeros(1, 3, IMAGE, IMAGE)
 
