@@ -299,7 +299,8 @@ def compile_int8_dense():
     `q = int8(clip(round(x * scale), -127, 127))`, `y = (q @ kernel) / (kernel_scale * scale) +
     bias`: about ten passes over the activations in eager PyTorch, more time than the int8 matmul
     itself on a CPU. This compiles exactly that arithmetic with `torch.compile` (Inductor fuses the
-    element-wise steps; the matmul stays `torch._int_mm`). Inductor's vectorised float code can
+    element-wise steps, the layer's activation included, e.g. MLP's GELU; the matmul stays
+    `torch._int_mm`). Inductor's vectorised float code can
     round a scale in its last bit differently from eager PyTorch, so an int8 value at a rounding
     boundary can move by one step: on ViT-B/16 (random weights, logits up to 2) the logits moved
     by at most 0.03, far inside int8's own distance from float32. It is taken only for inference
@@ -326,16 +327,7 @@ def _compiled_int8_call(keras_call):
         q = torch.clip(torch.round(x * scale), -127, 127).to(torch.int8)
         acc = torch._int_mm(q.reshape(-1, q.shape[-1]), kernel)
         y = acc.reshape(*x.shape[:-1], kernel.shape[-1]).to(x.dtype) / (kernel_scale * scale)
-        y = y if bias is None else y + bias
-        if activation == "gelu":
-            return torch.nn.functional.gelu(y)
-        if activation == "gelu_tanh":
-            return torch.nn.functional.gelu(y, approximate="tanh")
-        if activation == "quick_gelu":
-            return y * torch.sigmoid(1.702 * y)
-        if activation == "relu":
-            return torch.relu(y)
-        return y
+        return activation(y if bias is None else y + bias)  # traced in: one pass, not two
 
     @functools.wraps(keras_call)
     def call(self, inputs, training=None):
@@ -352,23 +344,14 @@ def _compiled_int8_call(keras_call):
         ):
             return keras_call(self, inputs, training=training)
         bias = None if self.bias is None else self.bias.value
-        fused = _fused_activations().get(self.activation)
-        x = dense_int8(
+        activation = self.activation or keras.activations.linear
+        return dense_int8(
             inputs,
             self._kernel.value,
             self.kernel_scale.value,
             bias,
             float(quantizer.epsilon),
-            fused,
+            activation,
         )
-        return x if fused or self.activation is None else self.activation(x)
 
     return call
-
-
-@functools.cache
-def _fused_activations():
-    """keras_vt's MLP activations that the compiled int8 `Dense` computes in its last pass."""
-    from keras_vt.layers.transformer import ACTIVATIONS
-
-    return {fn: name for name, fn in ACTIVATIONS.items()}
