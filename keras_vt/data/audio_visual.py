@@ -150,9 +150,9 @@ def make_audio_visual(
     >>> inputs["audio"].shape, inputs["video"].shape, labels["tokens"].shape
     ((4, 47, 32), (4, 36, 16, 16, 1), (4, 4))
     """
-    num_examples = checks.check_int("num_examples", num_examples, 1)
+    num_examples = checks.check_int("num_examples", num_examples)
     snr_db = _check_snr(snr_db)
-    min_symbols = checks.check_int("min_symbols", min_symbols, 1)
+    min_symbols = checks.check_int("min_symbols", min_symbols)
     max_symbols = checks.check_int("max_symbols", max_symbols, min_symbols)
     audio_bins = checks.check_int("audio_bins", audio_bins, 4)
     frame_size = checks.check_int("frame_size", frame_size, 8)

@@ -150,7 +150,7 @@ def make_captioned_shapes(num_images, image_size=64, seed=0, holdout=None, only=
     >>> isinstance(data["captions"][0], str)
     True
     """
-    n = checks.check_int("num_images", num_images, 1)
+    n = checks.check_int("num_images", num_images)
     size = checks.check_int("image_size", image_size, 16)
     seed = checks.check_int("seed", seed, 0)
     if holdout is not None and only is not None:

@@ -54,7 +54,7 @@ def make_shapes(num_images, image_size=32, seed=0, num_classes=10, clutter=True)
     >>> CLASS_NAMES[labels[0]] in CLASS_NAMES
     True
     """
-    n = checks.check_int("num_images", num_images, 1)
+    n = checks.check_int("num_images", num_images)
     size = checks.check_int("image_size", image_size, 8)
     seed = checks.check_int("seed", seed, 0)
     num_classes = checks.check_int("num_classes", num_classes, 2, len(CLASS_NAMES))
@@ -189,7 +189,7 @@ def shapes_dataset(
     >>> images.shape, labels.shape
     (TensorShape([64, 32, 32, 3]), TensorShape([64]))
     """
-    batch_size = checks.check_int("batch_size", batch_size, 1)
+    batch_size = checks.check_int("batch_size", batch_size)
     images, labels = make_shapes(num_images, image_size, seed, num_classes, clutter)
     import tensorflow as tf
 

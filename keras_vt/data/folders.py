@@ -62,7 +62,7 @@ def image_folder_dataset(
         raise checks.invalid(
             "image_size", image_size, "a positive int or a (height, width) pair of them"
         )
-    batch_size = checks.check_int("batch_size", batch_size, 1)
+    batch_size = checks.check_int("batch_size", batch_size)
     _check_images_decode(directory)
     import keras
 

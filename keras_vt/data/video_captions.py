@@ -145,7 +145,7 @@ def make_video_captions(num_clips, seed=0, return_frames=False):
     >>> sorted(k for k in inputs if not k.endswith(("_mask", "_times")))
     ['appearance', 'audio', 'motion', 'ocr']
     """
-    n = checks.check_int("num_clips", num_clips, 1)
+    n = checks.check_int("num_clips", num_clips)
     seed = checks.check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
     steps = int(DURATION / _STEP)
