@@ -316,3 +316,66 @@ def test_strided_attention_is_keras_attention_without_copies(shape, kv_tokens, m
         results.append([t.detach().float().numpy() for t in [y] + [i.grad for i in inputs]])
     for mine, theirs in zip(*results):
         np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize(
+    "shape, pad_width",
+    [
+        ((2, 5, 6, 3), [[0, 0], [2, 2], [2, 2], [0, 0]]),
+        ((2, 1, 4, 3), [[0, 0], [3, 1], [0, 5], [0, 0]]),  # pads wider than the axis
+        ((3, 4), [[0, 0], [0, 1]]),
+        ((2, 3, 4), [[1, 0], [0, 0], [0, 0]]),
+    ],
+)
+def test_zero_pad_is_ops_pad(shape, pad_width):
+    from keras_vt.layers.padding import zero_pad
+
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    for dtype in ("float32", "bfloat16"):
+        xt = keras.ops.convert_to_tensor(x, dtype)
+        got, ref = zero_pad(xt, pad_width), keras.ops.pad(xt, pad_width)
+        assert keras.backend.standardize_dtype(got.dtype) == dtype
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(keras.ops.cast(got, "float32")),
+            keras.ops.convert_to_numpy(keras.ops.cast(ref, "float32")),
+        )
+    bad = [[0, 0]] * (len(shape) - 1)
+    with pytest.raises(ValueError, match=rf"Invalid pad_width: pad_width=.*{len(shape)} axes"):
+        zero_pad(keras.ops.convert_to_tensor(x), bad)
+    with pytest.raises(ValueError, match=r"non-negative"):
+        zero_pad(keras.ops.convert_to_tensor(x), [[0, -1]] + bad)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is PyTorch's")
+@pytest.mark.parametrize(
+    "name, int8",
+    [("cvt_13", False), ("deit_tiny_distilled_patch16_224", True), ("cpvt_tiny_gap", False)],
+)
+def test_whole_model_compiles_to_one_graph(name, int8):
+    """`model.compile(jit_compile=True)` on PyTorch compiles the model's forward pass with
+    torch.compile: one graph, no break inside keras_vt's layers (`fullgraph=True` raises at the
+    first). CvT's zero padding broke it before `zero_pad` (34 graphs); int8 models need the
+    compiled int8 Dense, which traces inline (Keras' own int8 path breaks the graph). Outputs
+    equal the eager model's."""
+    import torch
+    from keras.src.layers.core.dense import Dense
+
+    keras_call = Dense._int8_call
+    try:
+        keras.utils.set_random_seed(0)
+        case = case_for(name)
+        model = case.build()
+        x = torch.from_numpy(case.inputs(model, batch=2))
+        if int8:
+            keras_vt.precision.quantize(model, compile=True)
+        with torch.no_grad():
+            eager = model(x, training=False)
+            torch._dynamo.reset()
+            compiled = torch.compile(lambda t: model(t, training=False), fullgraph=True)(x)
+        eager, compiled = (
+            (e[0], c[0]) if isinstance(e, (list, tuple)) else (e, c) for e, c in [(eager, compiled)]
+        ).__next__()
+        # float32: the same operations, fused; int8: a rounding step of one scale may differ.
+        assert relative_error(compiled.numpy(), eager.numpy()) < (0.02 if int8 else 1e-4)
+    finally:
+        Dense._int8_call = keras_call

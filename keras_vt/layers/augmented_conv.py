@@ -7,6 +7,7 @@ from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
 from keras_vt.layers.conv_common import _check_feature_map, _dense
+from keras_vt.layers.padding import zero_pad
 from keras_vt.layers.relative_position import _relative_table
 
 
@@ -186,7 +187,7 @@ class AttentionAugmentedConv2D(Layer):
             conv_in = inputs
             if self.strides > 1:
                 pad = self.kernel_size // 2
-                conv_in = ops.pad(inputs, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+                conv_in = zero_pad(inputs, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
             outputs = ops.concatenate([self.conv(conv_in), attention], axis=-1)
         return (outputs, scores) if return_attention_scores else outputs
 

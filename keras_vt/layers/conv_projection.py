@@ -7,6 +7,7 @@ from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import AttentionLayer
 from keras_vt.layers.depthwise import DepthwiseConv2D
+from keras_vt.layers.padding import zero_pad
 from keras_vt.layers.patching import token_grid
 from keras_vt.layers.transformer import TransformerBlock
 
@@ -213,7 +214,7 @@ class ConvProjectionAttention(AttentionLayer):
         fmap = ops.reshape(x[:, self.num_prefix_tokens :], (batch, height, width, self.dim))
         p = self.padding
         if p:  # once for q, k and v (PyTorch's symmetric zero padding, whatever the stride)
-            fmap = ops.pad(fmap, [[0, 0], [p, p], [p, p], [0, 0]])
+            fmap = zero_pad(fmap, [[0, 0], [p, p], [p, p], [0, 0]])
         query = self._project("query", fmap, prefix, training)
         key = self._project("key", fmap, prefix, training)
         value = self._project("value", fmap, prefix, training)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vt import checks
+from keras_vt.layers.padding import zero_pad
 
 IMPLEMENTATIONS = ("auto", "conv", "shifts")
 
@@ -90,7 +91,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         if self.padding == "same":
             pads = [_same_padding(height, kh, sh), _same_padding(width, kw, sw)]
-            inputs = ops.pad(inputs, [[0, 0], pads[0], pads[1], [0, 0]])
+            inputs = zero_pad(inputs, [[0, 0], pads[0], pads[1], [0, 0]])
             height, width = height + sum(pads[0]), width + sum(pads[1])
         out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
         outputs = None

@@ -8,6 +8,7 @@ from keras_vt import checks
 from keras_vt.layers.attention import attend
 from keras_vt.layers.base import Layer
 from keras_vt.layers.conv_common import _check_feature_map, _dense
+from keras_vt.layers.padding import zero_pad
 
 
 @keras.saving.register_keras_serializable(package="keras_vt")
@@ -116,7 +117,7 @@ class LocalSelfAttention2D(Layer):
         k, p = self.kernel_size, self.kernel_size // 2
         out_h, out_w = self._out_size
         if self.padding == "same":
-            x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+            x = zero_pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
         shifted = [x[:, a : a + out_h, b : b + out_w, :] for a in range(k) for b in range(k)]
         return ops.stack(shifted, axis=3)
 

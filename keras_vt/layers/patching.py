@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vt import checks
 from keras_vt.layers.base import Layer
+from keras_vt.layers.padding import zero_pad
 
 
 def check_images(shape, argument="images", channels=3):
@@ -232,7 +233,7 @@ class ConvTokenEmbedding(Layer):
         self._check(tuple(images.shape))
         if self.padding:
             p = self.padding
-            images = ops.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
+            images = zero_pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
         x = self.projection(images)
         return self.norm(x) if self.norm is not None else x
 

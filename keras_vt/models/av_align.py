@@ -30,6 +30,7 @@ from keras import ops
 
 from keras_vt import checks, layers
 from keras_vt.layers.base import Layer
+from keras_vt.layers.padding import zero_pad
 from keras_vt.losses import (
     ctc_sequence_loss,
     masked_mean_squared_error,
@@ -74,7 +75,7 @@ class SinusoidalPositions(Layer):
         angles = positions * omega[None]
         table = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
         if dim % 2:
-            table = ops.pad(table, ((0, 0), (0, 1)))
+            table = zero_pad(table, ((0, 0), (0, 1)))
         return x + ops.cast(table[None], x.dtype)
 
     def compute_output_shape(self, input_shape):
