@@ -7,14 +7,16 @@ In one run, with random weights, on this machine's CPU:
   CvT-13 and CLIP ViT-B/32 (image tower, text tower; training is the contrastive step);
 * built by keras_vt on each Keras backend, by keras-hub (ViT, DeiT, CLIP) and by Hugging Face
   transformers in PyTorch (ViT, DeiT, CvT, CLIP), each at its own best setting per precision:
-    - keras (keras_vt, keras-hub): float32 with XLA on TensorFlow and JAX, eager on PyTorch;
+    - keras (keras_vt, keras-hub): float32 with XLA on TensorFlow and JAX; on PyTorch inference
+      both eager and `jit_compile=True` (Keras' `torch.compile`), the faster kept;
       bfloat16 = `dtype="bfloat16"` (weights and activations), TensorFlow *without* XLA (oneDNN's
-      bfloat16 kernels; XLA on CPU does not use the bf16 units), XLA on JAX, eager on PyTorch;
+      bfloat16 kernels; XLA on CPU does not use the bf16 units), XLA on JAX;
       int8 = `keras_vt.precision.quantize` (Keras int8 + torch's CPU int8 matmul; on PyTorch with
       `compile=True`, each int8 Dense one compiled kernel) for keras_vt,
       `Model.quantize("int8")` for keras-hub; training in float32 and `mixed_bfloat16`;
     - Hugging Face: float32, `model.to(torch.bfloat16)`, `torch.ao` dynamic int8 of every
-      `nn.Linear`; eval mode under `torch.inference_mode()`; training in float32 and under
+      `nn.Linear`; eval mode under `torch.inference_mode()`, eager and under `torch.compile`,
+      the faster kept (every timed setting is in the JSON); training in float32 and under
       `torch.autocast("cpu", torch.bfloat16)` with AdamW;
 * the machine's float32, bfloat16 and int8 matmul rooflines (best of each framework, n = 2048)
   and each model's fraction of the roofline of its precision (FLOPs counted once per model by
@@ -186,11 +188,13 @@ def keras_training(library, key, batch, policy):
 
 def keras_jit(backend, precision, choice="auto"):
     """The compile setting each precision runs best with on each backend (see module docstring),
-    unless `choice` (`--jit`) is "on" or "off"."""
+    unless `choice` (`--jit`) is "on" or "off". On PyTorch "auto" is None: inference is timed
+    eager and under `torch.compile` (`jit_compile=True`) and the faster kept (`time_settings`);
+    training stays eager (`training_jit`)."""
     if choice != "auto":
         return choice == "on"
     if backend == "torch":
-        return False
+        return None
     if backend == "tensorflow" and precision == "bfloat16":
         return False
     return True
@@ -211,21 +215,24 @@ def worker_keras(args):
         else:
             model.quantize("int8")
     jit = keras_jit(args.backend, precision, args.jit)
-    model.compile(jit_compile=jit)
     fused = precision == "int8" and args.library == "keras_vt" and args.backend == "torch"
-    result["setting"] = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={jit}" + (
-        ", int8 Dense compiled (quantize(compile=True))" if fused else ""
-    )
     x = batch_inputs(kind, args.batch)
-    result["inference"] = time_calls(
-        lambda: model.predict_on_batch(x), args.warmup, args.repeats, f"{args.tag} inference"
+
+    def setting(compiled):
+        model.compile(jit_compile=compiled)  # a new predict function, compiled or not
+        name = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={compiled}"
+        name += ", int8 Dense compiled (quantize(compile=True))" if fused else ""
+        return name, lambda: model.predict_on_batch(x)
+
+    result.update(
+        time_settings([setting(c) for c in ((False, True) if jit is None else (jit,))], args)
     )
     if args.train_repeats and precision != "int8":
         policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
         made = keras_training(args.library, key, args.batch, policy) if kind == "image" else None
         if made is not None:
             model, x, y = made
-            model.jit_compile = keras_jit(args.backend, precision, args.jit)
+            model.jit_compile = bool(keras_jit(args.backend, precision, args.jit))
             step = (
                 (lambda: model.train_on_batch(x))
                 if y is None
@@ -234,6 +241,26 @@ def worker_keras(args):
             result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
             result["training_setting"] = f"{policy}, AdamW"
     return result
+
+
+def time_settings(settings, args):
+    """Times each (name, call) of `settings` in turn (`time_calls`, warm-up included, so a
+    compiled setting's compilation is its first call) and keeps the fastest as `inference` and
+    `setting`; every setting's timing stays under `inference_by_setting`, and the error of a
+    setting that failed while another ran under `failed_settings`."""
+    timed, failed = {}, {}
+    for name, call in settings:
+        try:
+            timed[name] = time_calls(call, args.warmup, args.repeats, f"{args.tag} inference")
+        except Exception as error:  # a setting that cannot run (e.g. a compiler error) is reported
+            if len(settings) == 1:
+                raise
+            failed[name] = f"{type(error).__name__}: {str(error)[-300:]}"
+    if not timed:
+        raise RuntimeError(f"no setting ran: {failed}")
+    best = min(timed, key=lambda name: timed[name]["median"])
+    result = {"setting": best, "inference": timed[best], "inference_by_setting": timed}
+    return result | ({"failed_settings": failed} if failed else {})
 
 
 def hf_model(key):
@@ -319,15 +346,19 @@ def worker_hf(args):
         infer_model = torch.ao.quantization.quantize_dynamic(
             hf_model(key).eval(), {torch.nn.Linear}, dtype=torch.qint8
         )
-    result = {
-        "setting": f"{precision} ({'model.to(bfloat16)' if precision == 'bfloat16' else 'torch.ao dynamic int8' if precision == 'int8' else 'eval'}), inference_mode"
-    }
+    base = f"{precision} ({'model.to(bfloat16)' if precision == 'bfloat16' else 'torch.ao dynamic int8' if precision == 'int8' else 'eval'}), inference_mode"
 
-    def infer():
-        with torch.inference_mode():
-            return forward(infer_model, inputs)
+    def setting(compiled):
+        run = torch.compile(infer_model) if compiled else infer_model
 
-    result["inference"] = time_calls(infer, args.warmup, args.repeats, f"{args.tag} inference")
+        def infer():
+            with torch.inference_mode():
+                return forward(run, inputs)
+
+        return f"{base}{', torch.compile' if compiled else ', eager'}", infer
+
+    choices = {"auto": (False, True), "on": (True,), "off": (False,)}[args.jit]
+    result = time_settings([setting(c) for c in choices], args)
     if args.train_repeats and precision != "int8" and kind == "image":
         step = hf_training_step(key, model, x, precision, args.batch)
         result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
@@ -762,8 +793,10 @@ def parse_args(argv=None):
         "--jit",
         choices=("auto", "on", "off"),
         default="auto",
-        help="Keras jit_compile of the keras_vt and keras-hub jobs: auto = XLA for float32 and "
-        "int8 on TensorFlow and JAX, none for bfloat16 on TensorFlow and on PyTorch",
+        help="compilation of the jobs: auto = XLA for float32 and int8 on TensorFlow and JAX, "
+        "none for bfloat16 on TensorFlow; on PyTorch (keras_vt, Hugging Face) inference timed "
+        "both eager and under torch.compile, the faster kept, training eager; on/off = the same "
+        "for every job",
     )
     p.add_argument("--batch", type=int, default=8, help="images (or captions) per call")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")

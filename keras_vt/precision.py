@@ -33,6 +33,8 @@ import keras
 from keras_vt import checks
 
 MODES = ("int8",)
+# Compiled int8 Dense kernels kept per process (one per input shape and activation).
+RECOMPILE_LIMIT = 256
 
 
 def quantize(model, mode="int8", compile=False):
@@ -320,7 +322,6 @@ def compile_int8_dense():
 def _compiled_int8_call(keras_call):
     import torch
 
-    @torch.compile(dynamic=False)
     def dense_int8(x, kernel, kernel_scale, bias, epsilon, activation):
         # Keras' abs_max_quantize and Dense._int8_call, step for step.
         scale = (127.0 / (x.abs().amax(-1, keepdim=True) + epsilon)).to(x.dtype)
@@ -328,6 +329,8 @@ def _compiled_int8_call(keras_call):
         acc = torch._int_mm(q.reshape(-1, q.shape[-1]), kernel)
         y = acc.reshape(*x.shape[:-1], kernel.shape[-1]).to(x.dtype) / (kernel_scale * scale)
         return activation(y if bias is None else y + bias)  # traced in: one pass, not two
+
+    compiled = torch.compile(dense_int8, dynamic=False)
 
     @functools.wraps(keras_call)
     def call(self, inputs, training=None):
@@ -345,13 +348,15 @@ def _compiled_int8_call(keras_call):
             return keras_call(self, inputs, training=training)
         bias = None if self.bias is None else self.bias.value
         activation = self.activation or keras.activations.linear
-        return dense_int8(
-            inputs,
-            self._kernel.value,
-            self.kernel_scale.value,
-            bias,
-            float(quantizer.epsilon),
-            activation,
-        )
+        args = (inputs, self._kernel.value, self.kernel_scale.value, bias)
+        args += (float(quantizer.epsilon), activation)
+        if torch.compiler.is_compiling():
+            # Inside a compiled model (`jit_compile=True`): traced inline into its graph.
+            return dense_int8(*args)
+        # One compiled kernel per input shape and activation; a model can have more of them
+        # (CvT-13: 13) than dynamo's default limit of 8 recompilations of a function, past which
+        # it would run every later shape uncompiled.
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+            return compiled(*args)
 
     return call

@@ -128,3 +128,26 @@ def test_keras_hub_runs_on_its_fastest_backend_unless_asked(bench):
     assert {j[1] for j in bench["jobs"](args) if j[0] == "keras_hub"} == {"tensorflow"}
     args = bench["parse_args"](["--models", "vit_b16", "--hub-backends", "jax,torch"])
     assert {j[1] for j in bench["jobs"](args) if j[0] == "keras_hub"} == {"jax", "torch"}
+
+
+def test_time_settings_keeps_the_fastest_and_reports_failures(bench):
+    """On PyTorch each job times eager and compiled; the faster is the row, both are kept, and a
+    setting that fails (a compiler error) is reported while the other still gives the row."""
+    import time
+
+    args = bench["parse_args"](["--warmup", "0", "--repeats", "1"])
+    args.tag = "test"
+
+    def broken():
+        raise RuntimeError("inductor error")
+
+    slow, fast = (lambda: time.sleep(0.02)), (lambda: None)
+    result = bench["time_settings"]([("eager", slow), ("compiled", fast)], args)
+    assert result["setting"] == "compiled"
+    assert set(result["inference_by_setting"]) == {"eager", "compiled"}
+    assert result["inference_by_setting"]["eager"]["median"] >= 0.02
+    result = bench["time_settings"]([("eager", fast), ("compiled", broken)], args)
+    assert result["setting"] == "eager"
+    assert "inductor error" in result["failed_settings"]["compiled"]
+    with pytest.raises(RuntimeError, match="inductor error"):
+        bench["time_settings"]([("compiled", broken)], args)

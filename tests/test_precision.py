@@ -166,6 +166,30 @@ def test_compiled_int8_dense_fuses_every_mlp_activation():
         Dense._int8_call = keras_call
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is PyTorch's")
+def test_compiled_int8_dense_compiles_every_shape():
+    """More input shapes than dynamo's default of 8 recompilations a function (CvT-13 has 13):
+    each still gets its compiled kernel instead of falling back to eager past the eighth."""
+    import torch
+    from keras.src.layers.core.dense import Dense
+    from torch._dynamo.utils import counters
+
+    keras_call = Dense._int8_call
+    try:
+        layer = keras.layers.Dense(8)
+        layer.build((None, 4))
+        layer.quantize("int8")
+        keras_vt.precision.compile_int8_dense()
+        graphs = counters["stats"]["unique_graphs"]
+        for tokens in range(1, 13):
+            x = np.random.default_rng(tokens).normal(size=(2, tokens, 4)).astype("float32")
+            with torch.no_grad():
+                assert tuple(layer(x).shape) == (2, tokens, 8)
+        assert counters["stats"]["unique_graphs"] - graphs == 12
+    finally:
+        Dense._int8_call = keras_call
+
+
 def test_compile_is_checked():
     model = keras_vt.create_model("vit_tiny_patch16_224", tiny=True)
     with pytest.raises(ValueError, match="Invalid compile: compile='yes'. Expected True or False"):
