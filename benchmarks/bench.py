@@ -35,6 +35,7 @@ is a smoke run (tiny batch, two models, few repeats).
 
 import argparse
 import collections
+import functools
 import json
 import os
 import resource
@@ -219,10 +220,12 @@ def worker_keras(args):
     x = batch_inputs(kind, args.batch)
 
     def setting(compiled):
-        model.compile(jit_compile=compiled)  # a new predict function, compiled or not
+        def prepare():  # called just before this setting is timed
+            model.compile(jit_compile=compiled)  # a new predict function, compiled or not
+            return lambda: model.predict_on_batch(x)
+
         name = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={compiled}"
-        name += ", int8 Dense compiled (quantize(compile=True))" if fused else ""
-        return name, lambda: model.predict_on_batch(x)
+        return name + (", int8 Dense compiled (quantize(compile=True))" if fused else ""), prepare
 
     result.update(
         time_settings([setting(c) for c in ((False, True) if jit is None else (jit,))], args)
@@ -244,14 +247,15 @@ def worker_keras(args):
 
 
 def time_settings(settings, args):
-    """Times each (name, call) of `settings` in turn (`time_calls`, warm-up included, so a
-    compiled setting's compilation is its first call) and keeps the fastest as `inference` and
+    """Times each (name, prepare) of `settings` in turn: `prepare()` sets the setting up just
+    before its timing and returns the call to time (`time_calls`, warm-up included, so a
+    compiled setting's compilation is its first call). Keeps the fastest as `inference` and
     `setting`; every setting's timing stays under `inference_by_setting`, and the error of a
     setting that failed while another ran under `failed_settings`."""
     timed, failed = {}, {}
-    for name, call in settings:
+    for name, prepare in settings:
         try:
-            timed[name] = time_calls(call, args.warmup, args.repeats, f"{args.tag} inference")
+            timed[name] = time_calls(prepare(), args.warmup, args.repeats, f"{args.tag} inference")
         except Exception as error:  # a setting that cannot run (e.g. a compiler error) is reported
             if len(settings) == 1:
                 raise
@@ -349,13 +353,19 @@ def worker_hf(args):
     base = f"{precision} ({'model.to(bfloat16)' if precision == 'bfloat16' else 'torch.ao dynamic int8' if precision == 'int8' else 'eval'}), inference_mode"
 
     def setting(compiled):
-        run = torch.compile(infer_model) if compiled else infer_model
+        def prepare():
+            # The whole forward compiled (CLIP's get_*_features included, which compiling the
+            # module would leave eager).
+            run = functools.partial(forward, infer_model)
+            run = torch.compile(run) if compiled else run
 
-        def infer():
-            with torch.inference_mode():
-                return forward(run, inputs)
+            def infer():
+                with torch.inference_mode():
+                    return run(inputs)
 
-        return f"{base}{', torch.compile' if compiled else ', eager'}", infer
+            return infer
+
+        return f"{base}{', torch.compile' if compiled else ', eager'}", prepare
 
     choices = {"auto": (False, True), "on": (True,), "off": (False,)}[args.jit]
     result = time_settings([setting(c) for c in choices], args)

@@ -132,22 +132,32 @@ def test_keras_hub_runs_on_its_fastest_backend_unless_asked(bench):
 
 def test_time_settings_keeps_the_fastest_and_reports_failures(bench):
     """On PyTorch each job times eager and compiled; the faster is the row, both are kept, and a
-    setting that fails (a compiler error) is reported while the other still gives the row."""
+    setting that fails (a compiler error) is reported while the other still gives the row. Each
+    setting is set up just before its own timing (setting both up first timed the last twice)."""
     import time
 
     args = bench["parse_args"](["--warmup", "0", "--repeats", "1"])
     args.tag = "test"
+    events = []
+
+    def setting(name, call):
+        def prepare():
+            events.append(f"prepare {name}")
+            return lambda: events.append(f"call {name}") or call()
+
+        return name, prepare
 
     def broken():
         raise RuntimeError("inductor error")
 
     slow, fast = (lambda: time.sleep(0.02)), (lambda: None)
-    result = bench["time_settings"]([("eager", slow), ("compiled", fast)], args)
+    result = bench["time_settings"]([setting("eager", slow), setting("compiled", fast)], args)
+    assert events == ["prepare eager", "call eager", "prepare compiled", "call compiled"]
     assert result["setting"] == "compiled"
     assert set(result["inference_by_setting"]) == {"eager", "compiled"}
     assert result["inference_by_setting"]["eager"]["median"] >= 0.02
-    result = bench["time_settings"]([("eager", fast), ("compiled", broken)], args)
+    result = bench["time_settings"]([setting("eager", fast), setting("compiled", broken)], args)
     assert result["setting"] == "eager"
     assert "inductor error" in result["failed_settings"]["compiled"]
     with pytest.raises(RuntimeError, match="inductor error"):
-        bench["time_settings"]([("compiled", broken)], args)
+        bench["time_settings"]([setting("compiled", broken)], args)
