@@ -8,7 +8,8 @@ In one run, with random weights, on this machine's CPU:
 * built by keras_vt on each Keras backend, by keras-hub (ViT, DeiT, CLIP) and by Hugging Face
   transformers in PyTorch (ViT, DeiT, CvT, CLIP), each at its own best setting per precision:
     - keras (keras_vt, keras-hub): float32 with XLA on TensorFlow and JAX; on PyTorch inference
-      both eager and `jit_compile=True` (Keras' `torch.compile`), the faster kept;
+      and training each both eager and `jit_compile=True` (Keras' `torch.compile`), the faster
+      kept;
       bfloat16 = `dtype="bfloat16"` (weights and activations), TensorFlow *without* XLA (oneDNN's
       bfloat16 kernels; XLA on CPU does not use the bf16 units), XLA on JAX;
       int8 = `keras_vt.precision.quantize` (Keras int8 + torch's CPU int8 matmul; on PyTorch with
@@ -17,7 +18,8 @@ In one run, with random weights, on this machine's CPU:
     - Hugging Face: float32, `model.to(torch.bfloat16)`, `torch.ao` dynamic int8 of every
       `nn.Linear`; eval mode under `torch.inference_mode()`, eager and under `torch.compile`,
       the faster kept (every timed setting is in the JSON); training in float32 and under
-      `torch.autocast("cpu", torch.bfloat16)` with AdamW;
+      `torch.autocast("cpu", torch.bfloat16)` with AdamW, the step eager and under
+      `torch.compile`, the faster kept;
 * the machine's float32, bfloat16 and int8 matmul rooflines (best of each framework, n = 2048)
   and each model's fraction of the roofline of its precision (FLOPs counted once per model by
   `torch.utils.flop_counter` on keras_vt's model under PyTorch: matmuls, convolutions, attention).
@@ -190,8 +192,8 @@ def keras_training(library, key, batch, policy):
 def keras_jit(backend, precision, choice="auto"):
     """The compile setting each precision runs best with on each backend (see module docstring),
     unless `choice` (`--jit`) is "on" or "off". On PyTorch "auto" is None: inference is timed
-    eager and under `torch.compile` (`jit_compile=True`) and the faster kept (`time_settings`);
-    training stays eager (`training_jit`)."""
+    eager and under `torch.compile` (`jit_compile=True`) and the faster kept (`time_settings`),
+    and so is training (`time_training`)."""
     if choice != "auto":
         return choice == "on"
     if backend == "torch":
@@ -230,32 +232,42 @@ def worker_keras(args):
     result.update(
         time_settings([setting(c) for c in ((False, True) if jit is None else (jit,))], args)
     )
-    if args.train_repeats and precision != "int8":
+    if args.train_repeats and precision != "int8" and kind == "image":
         policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
-        made = keras_training(args.library, key, args.batch, policy) if kind == "image" else None
-        if made is not None:
-            model, x, y = made
-            model.jit_compile = bool(keras_jit(args.backend, precision, args.jit))
-            step = (
-                (lambda: model.train_on_batch(x))
-                if y is None
-                else (lambda: model.train_on_batch(x, y))
-            )
-            result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
-            result["training_setting"] = f"{policy}, AdamW"
+
+        def training(compiled):
+            def prepare():  # a fresh model: jit_compile is read when the train function is made
+                made = keras_training(args.library, key, args.batch, policy)
+                if made is None:
+                    return None
+                model, x, y = made
+                model.jit_compile = compiled
+                return lambda: model.train_on_batch(*((x,) if y is None else (x, y)))
+
+            return f"{policy}, AdamW, jit_compile={compiled}", prepare
+
+        result.update(time_training(training, keras_jit(args.backend, precision, args.jit), args))
     return result
 
 
-def time_settings(settings, args):
+def time_settings(settings, args, kind="inference"):
     """Times each (name, prepare) of `settings` in turn: `prepare()` sets the setting up just
     before its timing and returns the call to time (`time_calls`, warm-up included, so a
-    compiled setting's compilation is its first call). Keeps the fastest as `inference` and
-    `setting`; every setting's timing stays under `inference_by_setting`, and the error of a
-    setting that failed while another ran under `failed_settings`."""
+    compiled setting's compilation is its first call), or None where the setting does not apply
+    (then nothing is returned). Keeps the fastest as `kind` (`inference` or `training`) and its
+    name as `setting` (`training_setting`); every setting's timing stays under
+    `{kind}_by_setting`, and the error of a setting that failed while another ran under
+    `failed_settings` (`failed_training_settings`)."""
+    warmup, repeats = (
+        (args.warmup, args.repeats) if kind == "inference" else (2, args.train_repeats)
+    )
     timed, failed = {}, {}
     for name, prepare in settings:
         try:
-            timed[name] = time_calls(prepare(), args.warmup, args.repeats, f"{args.tag} inference")
+            call = prepare()
+            if call is None:
+                return {}
+            timed[name] = time_calls(call, warmup, repeats, f"{args.tag} {kind}")
         except Exception as error:  # a setting that cannot run (e.g. a compiler error) is reported
             if len(settings) == 1:
                 raise
@@ -263,8 +275,16 @@ def time_settings(settings, args):
     if not timed:
         raise RuntimeError(f"no setting ran: {failed}")
     best = min(timed, key=lambda name: timed[name]["median"])
-    result = {"setting": best, "inference": timed[best], "inference_by_setting": timed}
-    return result | ({"failed_settings": failed} if failed else {})
+    prefix = "" if kind == "inference" else f"{kind}_"
+    result = {f"{prefix}setting": best, kind: timed[best], f"{kind}_by_setting": timed}
+    return result | ({f"failed_{prefix}settings": failed} if failed else {})
+
+
+def time_training(training, jit, args):
+    """`time_settings` over the training step `training(compiled)`: eager and compiled where
+    `jit` is None (PyTorch's "auto"), else the one setting."""
+    choices = (False, True) if jit is None else (jit,)
+    return time_settings([training(c) for c in choices], args, kind="training")
 
 
 def hf_model(key):
@@ -370,9 +390,19 @@ def worker_hf(args):
     choices = {"auto": (False, True), "on": (True,), "off": (False,)}[args.jit]
     result = time_settings([setting(c) for c in choices], args)
     if args.train_repeats and precision != "int8" and kind == "image":
-        step = hf_training_step(key, model, x, precision, args.batch)
-        result["training"] = time_calls(step, 1, args.train_repeats, f"{args.tag} training")
-        result["training_setting"] = "float32" if precision == "float32" else "autocast bfloat16"
+        base = "float32" if precision == "float32" else "autocast bfloat16"
+
+        def training(compiled):
+            def prepare():  # a fresh model and optimizer for each setting
+                torch.manual_seed(0)
+                step = hf_training_step(key, hf_model(key), x, precision, args.batch)
+                return torch.compile(step) if compiled else step
+
+            return f"{base}, AdamW, {'torch.compile' if compiled else 'eager'}", prepare
+
+        result.update(
+            time_training(training, {"auto": None, "on": True, "off": False}[args.jit], args)
+        )
     return result
 
 
@@ -543,7 +573,9 @@ def job_rows(batch, results):
                 rate(batch, result["inference"]),
                 rate(batch, result.get("training")),
                 result["peak_rss_mb"],
-                result.get("setting", ""),
+                "; training: ".join(
+                    filter(None, (result.get("setting", ""), result.get("training_setting")))
+                ),
                 "",
             )
         )
@@ -805,7 +837,7 @@ def parse_args(argv=None):
         default="auto",
         help="compilation of the jobs: auto = XLA for float32 and int8 on TensorFlow and JAX, "
         "none for bfloat16 on TensorFlow; on PyTorch (keras_vt, Hugging Face) inference timed "
-        "both eager and under torch.compile, the faster kept, training eager; on/off = the same "
+        "both eager and under torch.compile, the faster kept, training likewise; on/off = the same "
         "for every job",
     )
     p.add_argument("--batch", type=int, default=8, help="images (or captions) per call")

@@ -161,3 +161,36 @@ def test_time_settings_keeps_the_fastest_and_reports_failures(bench):
     assert "inductor error" in result["failed_settings"]["compiled"]
     with pytest.raises(RuntimeError, match="inductor error"):
         bench["time_settings"]([setting("compiled", broken)], args)
+
+
+def test_training_is_timed_eager_and_compiled_where_auto(bench):
+    """Training gets the same treatment (PyTorch's "auto": both settings, the faster kept under
+    `training`), with its own keys so that the inference row is untouched; a setting that does
+    not apply (a library without that model's training) gives no training entry at all."""
+    import time
+
+    args = bench["parse_args"](["--train-repeats", "1"])
+    args.tag = "test"
+    calls = []
+
+    def training(compiled):
+        def prepare():
+            calls.append(compiled)
+            return (lambda: None) if compiled else (lambda: time.sleep(0.02))
+
+        return f"jit_compile={compiled}", prepare
+
+    result = bench["time_training"](training, None, args)
+    assert calls == [False, True]
+    assert result["training_setting"] == "jit_compile=True"
+    assert set(result["training_by_setting"]) == {"jit_compile=False", "jit_compile=True"}
+    assert "inference" not in result and "setting" not in result
+    calls.clear()
+    result = bench["time_training"](training, False, args)
+    assert calls == [False] and result["training_setting"] == "jit_compile=False"
+    assert bench["time_training"](lambda c: (str(c), lambda: None), None, args) == {}
+    job = {"inference": stats(1.0), "training": stats(4.0), "peak_rss_mb": 1.0, "setting": "eager"}
+    job["training_setting"] = "float32, AdamW, jit_compile=False"
+    (row,) = bench["job_rows"](8, {"keras_vt/torch/vit_b16/float32": job})
+    assert row.setting == "eager; training: float32, AdamW, jit_compile=False"
+    assert row.training == 2.0
