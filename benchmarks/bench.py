@@ -244,9 +244,7 @@ def worker_keras(args):
         name = f"{dtype}{' + int8' if precision == 'int8' else ''}, jit_compile={compiled}"
         return name + (", int8 Dense compiled (quantize(compile=True))" if fused else ""), prepare
 
-    result.update(
-        time_settings([setting(c) for c in ((False, True) if jit is None else (jit,))], args)
-    )
+    result.update(time_settings([setting(c) for c in jit_choices(jit)], args))
     if args.train_repeats and precision != "int8" and kind == "image":
         policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
 
@@ -295,11 +293,15 @@ def time_settings(settings, args, kind="inference"):
     return result | ({f"failed_{prefix}settings": failed} if failed else {})
 
 
+def jit_choices(jit):
+    """The compile settings to time: eager and compiled where `jit` is None (PyTorch's "auto"),
+    else the one setting."""
+    return (False, True) if jit is None else (jit,)
+
+
 def time_training(training, jit, args):
-    """`time_settings` over the training step `training(compiled)`: eager and compiled where
-    `jit` is None (PyTorch's "auto"), else the one setting."""
-    choices = (False, True) if jit is None else (jit,)
-    return time_settings([training(c) for c in choices], args, kind="training")
+    """`time_settings` over the training step `training(compiled)` for `jit_choices(jit)`."""
+    return time_settings([training(c) for c in jit_choices(jit)], args, kind="training")
 
 
 def hf_model(key):
@@ -402,8 +404,8 @@ def worker_hf(args):
 
         return f"{base}{', torch.compile' if compiled else ', eager'}", prepare
 
-    choices = {"auto": (False, True), "on": (True,), "off": (False,)}[args.jit]
-    result = time_settings([setting(c) for c in choices], args)
+    jit = {"auto": None, "on": True, "off": False}[args.jit]
+    result = time_settings([setting(c) for c in jit_choices(jit)], args)
     if args.train_repeats and precision != "int8" and kind == "image":
         base = "float32" if precision == "float32" else "autocast bfloat16"
 
@@ -415,9 +417,7 @@ def worker_hf(args):
 
             return f"{base}, AdamW, {'torch.compile' if compiled else 'eager'}", prepare
 
-        result.update(
-            time_training(training, {"auto": None, "on": True, "off": False}[args.jit], args)
-        )
+        result.update(time_training(training, jit, args))
     return result
 
 
