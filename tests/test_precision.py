@@ -403,3 +403,58 @@ def test_whole_model_compiles_to_one_graph(name, int8):
         assert relative_error(compiled.numpy(), eager.numpy()) < (0.02 if int8 else 1e-4)
     finally:
         Dense._int8_call = keras_call
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is PyTorch's")
+def test_compiled_training_step_follows_eager_step():
+    """`compile(jit_compile=True)` on PyTorch compiles `fit`'s whole step (forward, loss,
+    backward, optimizer) with torch.compile. Fed tensors, as `fit` feeds them, a distilled DeiT
+    with its teacher breaks the graph only at `backward()` (fed NumPy arrays it broke at every
+    layer call), and two AdamW steps move the weights as two eager steps do. (Keras' SGD on
+    PyTorch breaks the graph in its update too: it reads its learning rate with `.item()`.)"""
+    import torch
+
+    from keras_vt.models.deit import DistilledDeiT
+    from keras_vt.training import Distiller
+    from tests.model_case import to_numpy
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(4, 32, 32, 3)).astype("float32"))
+    y = torch.from_numpy(rng.integers(0, 10, size=(4,)).astype("int32"))
+    weights = {}
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        student = DistilledDeiT(
+            image_size=32,
+            patch_size=8,
+            hidden_dim=32,
+            depth=2,
+            num_heads=2,
+            mlp_dim=64,
+            num_classes=10,
+        )
+        teacher = keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(10),
+            ]
+        )
+        model = Distiller(student, teacher, mode="hard")
+        model.compile(optimizer=keras.optimizers.AdamW(1e-2), jit_compile=jit)
+        initial = [to_numpy(w) for w in student.weights]
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        for _ in range(2):
+            model.train_on_batch(x, y)
+        if jit:
+            counters = torch._dynamo.utils.counters
+            assert counters["stats"]["unique_graphs"] >= 1, dict(counters["stats"])
+            breaks = dict(counters["graph_break"])
+            assert all("backward()" in reason for reason in breaks), breaks
+        weights[jit] = [to_numpy(w) - w0 for w, w0 in zip(student.weights, initial)]
+    # Adam moves every weight by about the learning rate (1e-2) a step, whatever the size of its
+    # gradient: the steps agree to 1 % of one step (float32 sums in another order).
+    assert max(np.abs(d).max() for d in weights[False]) > 1e-2
+    for eager, compiled in zip(weights[False], weights[True]):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-3, atol=1e-4)
