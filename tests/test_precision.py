@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import keras_vt
-from tests.model_case import case_for
+from tests.model_case import case_for, to_numpy
 
 FAMILIES = [
     "vit_tiny_patch16_224",
@@ -370,15 +370,37 @@ def test_zero_pad_is_ops_pad(shape, pad_width):
         zero_pad(keras.ops.convert_to_tensor(x), [[0, -1]] + bad)
 
 
+@pytest.mark.parametrize("padding, data_format", [(2, "channels_last"), (((1, 0), (0, 3)), None)])
+def test_zero_padding_layer_is_keras_layer(padding, data_format):
+    """keras_vt's `ZeroPadding2D` (the CNNs' padding, through `zero_pad`) gives Keras' layer's
+    output and config, and round-trips through its config."""
+    from keras_vt.layers.padding import ZeroPadding2D
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype("float32")
+    ours = ZeroPadding2D(padding, data_format=data_format)
+    theirs = keras.layers.ZeroPadding2D(padding, data_format=data_format)
+    np.testing.assert_array_equal(to_numpy(ours(x)), to_numpy(theirs(x)))
+    assert {**ours.get_config(), "name": None} == {**theirs.get_config(), "name": None}
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(ours))
+    assert type(again) is ZeroPadding2D
+    np.testing.assert_array_equal(to_numpy(again(x)), to_numpy(theirs(x)))
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is PyTorch's")
 @pytest.mark.parametrize(
     "name, int8",
-    [("cvt_13", False), ("deit_tiny_distilled_patch16_224", True), ("cpvt_tiny_gap", False)],
+    [
+        ("cvt_13", False),
+        ("deit_tiny_distilled_patch16_224", True),
+        ("cpvt_tiny_gap", False),
+        ("resnet18", False),
+    ],
 )
 def test_whole_model_compiles_to_one_graph(name, int8):
     """`model.compile(jit_compile=True)` on PyTorch compiles the model's forward pass with
     torch.compile: one graph, no break inside keras_vt's layers (`fullgraph=True` raises at the
-    first). CvT's zero padding broke it before `zero_pad` (34 graphs); int8 models need the
+    first). CvT's zero padding broke it before `zero_pad` (34 graphs), the ResNets' before their
+    `ZeroPadding2D` padded through it (one graph a padding); int8 models need the
     compiled int8 Dense, which traces inline (Keras' own int8 path breaks the graph). Outputs
     equal the eager model's."""
     import torch
@@ -416,7 +438,6 @@ def test_compiled_training_step_follows_eager_step():
 
     from keras_vt.models.deit import DistilledDeiT
     from keras_vt.training import Distiller
-    from tests.model_case import to_numpy
 
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.normal(size=(4, 32, 32, 3)).astype("float32"))

@@ -44,3 +44,23 @@ def zero_pad(x, pad_width):
             parts.append(ops.zeros(shape[:axis] + [after] + shape[axis + 1 :], dtype))
         x = ops.concatenate(parts, axis=axis)
     return x
+
+
+@keras.saving.register_keras_serializable(package="keras_vt")
+class ZeroPadding2D(keras.layers.ZeroPadding2D):
+    """`keras.layers.ZeroPadding2D` (same arguments, config and output) padding through
+    `zero_pad`, so that a compiled PyTorch model with a padded convolution (the CNNs' stems and
+    strided windows) traces in one graph: Keras' own layer breaks it at every padding, and the
+    ResNet-50 teacher of a DeiT distillation step ran 3.8x slower compiled than Hugging Face's.
+
+    Example:
+
+    >>> layer = ZeroPadding2D(((1, 0), (0, 2)))
+    >>> tuple(layer(keras.ops.ones((1, 2, 2, 3))).shape)
+    (1, 3, 4, 3)
+    """
+
+    def call(self, inputs):
+        if self.data_format == "channels_first":
+            return zero_pad(inputs, ((0, 0), (0, 0), *self.padding))
+        return zero_pad(inputs, ((0, 0), *self.padding, (0, 0)))

@@ -3,6 +3,7 @@
 import keras
 
 from keras_vt import checks, layers
+from keras_vt.layers.padding import ZeroPadding2D
 from keras_vt.models import encoder
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.common import check_mlp
@@ -79,7 +80,7 @@ class CLIPVisionTransformer(FunctionalModel):
 def _conv_bn(x, filters, kernel, name, dtype, relu=True):
     """Conv (no bias, explicit symmetric padding as PyTorch) -> BatchNorm (eps 1e-5) [-> ReLU]."""
     if kernel > 1:
-        x = keras.layers.ZeroPadding2D(kernel // 2, dtype=dtype, name=f"{name}_pad")(x)
+        x = ZeroPadding2D(kernel // 2, dtype=dtype, name=f"{name}_pad")(x)
     x = keras.layers.Conv2D(filters, kernel, use_bias=False, dtype=dtype, name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=dtype, name=f"{name}_bn")(
         x
@@ -142,7 +143,7 @@ class CLIPModifiedResNet(FunctionalModel):
             raise checks.invalid("stage_depths", stage_depths, "four positive ints")
         grid = checks.image_grid(image_size, 32)
         images = keras.Input((grid[0] * 32, grid[1] * 32, 3), name="images")
-        x = keras.layers.ZeroPadding2D(1, dtype=dtype, name="stem_1_pad")(images)
+        x = ZeroPadding2D(1, dtype=dtype, name="stem_1_pad")(images)
         x = keras.layers.Conv2D(
             width // 2, 3, strides=2, use_bias=False, dtype=dtype, name="stem_1_conv"
         )(x)

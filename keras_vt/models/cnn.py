@@ -38,6 +38,7 @@ from keras_vt.layers.axial_attention import AxialAttention
 from keras_vt.layers.double_attention import DoubleAttention
 from keras_vt.layers.local_attention import LocalSelfAttention2D
 from keras_vt.layers.non_local import NonLocalBlock
+from keras_vt.layers.padding import ZeroPadding2D
 from keras_vt.models.base import FunctionalModel
 from keras_vt.models.registry import register
 
@@ -72,7 +73,7 @@ def _dense_initializer():
 def _conv(x, filters, kernel_size, strides, name, dtype):
     """Bias-free convolution with PyTorch's symmetric `kernel_size // 2` padding."""
     if kernel_size > 1 and strides > 1:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=dtype)(x)
+        x = ZeroPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=dtype)(x)
         padding = "valid"
     else:
         # Stride 1 with an odd kernel: Keras' "same" is symmetric, identical to PyTorch.
@@ -387,7 +388,7 @@ class ResNet(FunctionalModel):
         if stem == "imagenet":
             # PyTorch pads the max pool with -inf; after the ReLU every value is >= 0 and every
             # window holds at least one real value, so zero padding gives the same maximum.
-            x = layers.ZeroPadding2D(1, name="maxpool_pad", dtype=dtype)(x)
+            x = ZeroPadding2D(1, name="maxpool_pad", dtype=dtype)(x)
             x = layers.MaxPooling2D(3, strides=2, name="maxpool", dtype=dtype)(x)
 
         block_fn = _BLOCKS[block]
