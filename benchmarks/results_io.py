@@ -55,8 +55,18 @@ def provenance():
         "machine": machine(),
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow (default)"),
+        "environment": compiler_environment(),
         "load_average_start": load_average(),
     }
+
+
+COMPILER_VARIABLES = ("TORCHINDUCTOR_", "TORCHDYNAMO_", "XLA_", "TF_XLA_", "TF_ENABLE_", "ONEDNN_")
+
+
+def compiler_environment():
+    """The environment variables set for this run that change what a compiler or kernel library
+    does (TorchInductor, TorchDynamo, XLA, oneDNN), so that a results file says it ran with them."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(COMPILER_VARIABLES)}
 
 
 def finish(started):
@@ -89,7 +99,9 @@ def footer(p):
     return (
         f"\n\n{p['date']}, {p['machine']['cpu']} ({p['machine']['cpu_count']} cores), "
         f"load average {p['load_average_start']} -> {p['load_average_end']}; "
-        f"`{p['command']}` (KERAS_BACKEND={p['keras_backend']}).\n"
+        f"`{p['command']}` (KERAS_BACKEND={p['keras_backend']}"
+        + "".join(f", {k}={v}" for k, v in p.get("environment", {}).items())
+        + ").\n"
     )
 
 

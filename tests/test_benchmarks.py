@@ -69,3 +69,18 @@ def test_cli_bench_help(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--backends" in out and "--quick" in out
+
+
+def test_results_record_the_compiler_environment(monkeypatch):
+    """A run with a compiler variable set (TORCHINDUCTOR_LAYOUT_OPTIMIZATION=0 changes PyTorch's
+    compiled CNNs) says so in its JSON provenance and in its markdown footer; others are left out."""
+    io = load("results_io.py")
+    monkeypatch.setenv("TORCHINDUCTOR_LAYOUT_OPTIMIZATION", "0")
+    monkeypatch.setenv("UNRELATED_SETTING", "1")
+    started = io["provenance"]()
+    assert started["environment"]["TORCHINDUCTOR_LAYOUT_OPTIMIZATION"] == "0"
+    assert "UNRELATED_SETTING" not in started["environment"]
+    footer = io["footer"](io["finish"](started))
+    assert "TORCHINDUCTOR_LAYOUT_OPTIMIZATION=0)." in footer
+    monkeypatch.delenv("TORCHINDUCTOR_LAYOUT_OPTIMIZATION")
+    assert "TORCHINDUCTOR" not in io["footer"](io["finish"](io["provenance"]()))
